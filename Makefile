@@ -1,0 +1,38 @@
+# kefu — the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run demo test lint conformance bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Start kefu with a seeded demo app (SQLite file ./kefu.db, port 8080).
+run: $(STAMP)
+	$(BIN)/kefu demo
+
+demo: run
+
+## The whole test suite (PostgreSQL/Redis tests run when KEFU_TEST_PG / KEFU_TEST_REDIS are set).
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+## The shared black-box checks of the public contract.
+conformance: $(STAMP)
+	../shared/conformance/run
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Pure, synchronous rules of kefu: no I/O, no SQLAlchemy, no FastAPI."""

@@ -1,0 +1,109 @@
+"""The one tree of errors kefu reports to clients.
+
+Each error has a stable snake_case `code`, an HTTP status, and whether a WebSocket stays open
+after it (`recoverable`). Transport converts them in exactly one place each (HTTP and WS).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class KefuError(Exception):
+    """A failure the client caused or must know about; never a programming mistake."""
+
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 400
+    recoverable: ClassVar[bool] = True
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(KefuError):
+    code = "bad_request"
+
+
+class InvalidFrame(KefuError):
+    code = "invalid_frame"
+
+
+class UnknownFrameType(KefuError):
+    code = "unknown_type"
+
+
+class FrameTooLarge(KefuError):
+    code = "frame_too_large"
+    status = 413
+
+
+class MessageTooLong(KefuError):
+    code = "message_too_long"
+    status = 413
+
+
+class Unauthorized(KefuError):
+    code = "unauthorized"
+    status = 401
+    recoverable = False
+
+
+class InvalidCredentials(Unauthorized):
+    code = "invalid_credentials"
+
+
+class IdentityUnverified(Unauthorized):
+    code = "identity_unverified"
+
+
+class TagsUnverified(Unauthorized):
+    code = "tags_unverified"
+
+
+class Forbidden(KefuError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(KefuError):
+    code = "not_found"
+    status = 404
+
+
+class AppNotFound(NotFound):
+    code = "app_not_found"
+
+
+class ConversationNotFound(NotFound):
+    code = "conversation_not_found"
+
+
+class AgentNotFound(NotFound):
+    code = "agent_not_found"
+
+
+class GroupNotFound(NotFound):
+    code = "group_not_found"
+
+
+class Conflict(KefuError):
+    code = "conflict"
+    status = 409
+
+
+class ConversationClosed(Conflict):
+    code = "conversation_closed"
+
+
+class AlreadyExists(Conflict):
+    code = "already_exists"
+
+
+class RateLimited(KefuError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -1,0 +1,277 @@
+"""Conversation use cases: open, send, sync, typing, read, close, request a human, transfer."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from kefu import errors
+from kefu.config import Settings
+from kefu.domain.clock import Clock
+from kefu.domain.conversation import MsgType, Sender, Status, can_move, resolution_on_close
+from kefu.domain.models import Actor, Conversation, Message
+from kefu.domain.routing import DEFAULT_GROUP, choose_target
+from kefu.services.events import Publisher, agent_topic, visitor_topic
+from kefu.services.records import conversation_frame, conversation_record, message_frame
+from kefu.services.routing import RoutingService
+from kefu.storage import Database, Tx
+from kefu.storage import agents as agent_store
+from kefu.storage import conversations as conversation_store
+from kefu.storage import rules as rule_store
+from kefu.storage import visitors as visitor_store
+
+CHANNELS = ("web", "mobile", "miniprogram")
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    message: Message
+    duplicate: bool
+
+
+def check_content(msg_type: str, content: str, attachment_id: str | None, max_chars: int) -> None:
+    if msg_type not in {t.value for t in MsgType} or msg_type == MsgType.EVENT:
+        raise errors.InvalidFrame(f"msg_type must be text, image, file or link, not '{msg_type}'.")
+    if len(content) > max_chars:
+        raise errors.MessageTooLong(f"A message holds at most {max_chars} characters.")
+    if msg_type == MsgType.TEXT and not content.strip():
+        raise errors.InvalidFrame("A text message needs some content.")
+    if msg_type == MsgType.LINK:
+        parsed = urlparse(content.strip())
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise errors.InvalidFrame("A link message's content must be an http(s) URL.")
+    if msg_type in (MsgType.IMAGE, MsgType.FILE) and not attachment_id:
+        raise errors.InvalidFrame(f"A {msg_type} message needs an attachment_id from POST /api/v1/uploads.")
+
+
+class ChatService:
+    def __init__(
+        self, db: Database, publisher: Publisher, routing: RoutingService, clock: Clock, settings: Settings
+    ) -> None:
+        self.db, self.publisher, self.routing, self.clock, self.settings = db, publisher, routing, clock, settings
+
+    # --- access -------------------------------------------------------------------------------
+
+    async def access_conversation(self, tx: Tx, actor: Actor, session_id: str, lock: bool = False) -> Conversation:
+        """The conversation if `actor` may see it: its visitor, or an agent/API key of its app."""
+        conv = await conversation_store.get_conversation(tx, session_id, lock=lock)
+        if conv is None or conv.app_id != actor.app_id:
+            raise errors.ConversationNotFound(f"No conversation '{session_id}'.")
+        if actor.kind == "visitor" and conv.visitor_id != actor.actor_id:
+            raise errors.ConversationNotFound(f"No conversation '{session_id}'.")
+        return conv
+
+    def check_participant(self, actor: Actor, conv: Conversation) -> None:
+        """Only the visitor and the assigned agent (or an admin) write into a conversation."""
+        if actor.kind == "agent" and conv.agent_id != actor.actor_id and not actor.is_admin:
+            raise errors.Forbidden(f"Conversation '{conv.session_id}' is not assigned to you.")
+
+    # --- open ---------------------------------------------------------------------------------
+
+    async def open_chat(
+        self, actor: Actor, context: str | None, group: str | None, channel: str | None
+    ) -> Conversation:
+        """A new conversation for a visitor, routed by the app's rules, then offered to a free agent."""
+        if actor.kind != "visitor":
+            raise errors.Forbidden("Only a visitor opens a chat.")
+        channel = channel or "web"
+        if channel not in CHANNELS:
+            raise errors.InvalidFrame(f"channel must be one of {', '.join(CHANNELS)}.")
+        if context is not None and len(context) > self.settings.max_context_chars:
+            raise errors.MessageTooLong(f"context holds at most {self.settings.max_context_chars} characters.")
+        now = self.clock.now()
+        async with self.db.transaction() as tx:
+            visitor = await visitor_store.get_visitor(tx, actor.actor_id)
+            if visitor is None:
+                raise errors.Unauthorized("This visitor no longer exists.")
+            if group is not None and group not in await agent_store.list_groups(tx, actor.app_id):
+                raise errors.GroupNotFound(f"The app has no group '{group}'.")
+            rules = await rule_store.list_rules(tx, actor.app_id)
+            target = choose_target(rules, visitor.tags, {"channel": channel, "group": group or DEFAULT_GROUP})
+            session_id = await conversation_store.next_session_id(tx, now)
+            values: dict[str, Any] = {
+                "session_id": session_id,
+                "app_id": actor.app_id,
+                "visitor_id": visitor.visitor_id,
+                "status": Status.QUEUED.value,
+                "group_name": target.group,
+                "agent_id": None,
+                "min_level": target.min_level,
+                "queue_priority": target.queue_priority,
+                "context": context,
+                "channel": channel,
+                "last_seq": 0,
+                "created_at": now,
+                "queued_at": now,
+            }
+            await conversation_store.insert_conversation(tx, values)
+            conv = await conversation_store.get_conversation(tx, session_id)
+            assert conv is not None
+        await self.publisher.publish([visitor_topic(conv.visitor_id)], conversation_frame(conversation_record(conv)))
+        await self.routing.assign_waiting(conv.app_id)
+        return conv
+
+    # --- messages -----------------------------------------------------------------------------
+
+    async def send(
+        self,
+        actor: Actor,
+        session_id: str,
+        client_msg_id: str,
+        msg_type: str,
+        content: str,
+        attachment_id: str | None = None,
+    ) -> SendResult:
+        """Store a message (idempotent on client_msg_id) and fan it out; durable before this returns."""
+        check_content(msg_type, content, attachment_id, self.settings.max_message_chars)
+        if attachment_id is not None:
+            raise errors.NotFound(f"No attachment '{attachment_id}' of yours.")
+        sender = Sender.USER if actor.kind == "visitor" else Sender.AGENT
+        async with self.db.transaction() as tx:
+            conv = await self.access_conversation(tx, actor, session_id, lock=True)
+            self.check_participant(actor, conv)
+            existing = await conversation_store.message_by_client_id(tx, session_id, actor.actor_id, client_msg_id)
+            if existing is not None:
+                return SendResult(existing, duplicate=True)
+            if conv.status == Status.CLOSED:
+                raise errors.ConversationClosed(f"Conversation '{session_id}' is closed.")
+            seq = await conversation_store.bump_seq(tx, session_id)
+            message = await conversation_store.insert_message(
+                tx, session_id, seq, sender.value, actor.actor_id, msg_type, content, self.clock.now(),
+                client_msg_id=client_msg_id, attachment_id=attachment_id,
+            )
+        await self.publisher.to_participants(conv.visitor_id, [conv.agent_id], message_frame(message))
+        return SendResult(message, duplicate=False)
+
+    async def sync(self, actor: Actor, session_id: str, after_seq: int) -> tuple[list[Message], int]:
+        """Every message after `after_seq`, and the last seq they reach."""
+        async with self.db.read() as tx:
+            conv = await self.access_conversation(tx, actor, session_id)
+            messages = await conversation_store.messages_after(tx, session_id, max(after_seq, 0), conv.last_seq)
+        return messages, conv.last_seq
+
+    async def missing(self, actor: Actor, session_id: str, after_seq: int, before_seq: int) -> list[Message]:
+        """The messages strictly between two seqs (a connection filling a gap in what pubsub brought)."""
+        async with self.db.read() as tx:
+            await self.access_conversation(tx, actor, session_id)
+            return await conversation_store.messages_after(tx, session_id, after_seq, before_seq - 1)
+
+    async def signal(
+        self, actor: Actor, session_id: str, kind: str, seq: int | None = None, origin: str | None = None
+    ) -> None:
+        """`typing` and `read`: passed to the other participants (and, for read, the reader's other devices).
+
+        `origin` names the connection that sent it, which does not get its own signal back.
+        """
+        async with self.db.read() as tx:
+            conv = await self.access_conversation(tx, actor, session_id)
+        self.check_participant(actor, conv)
+        sender = Sender.USER if actor.kind == "visitor" else Sender.AGENT
+        frame: dict[str, Any] = {
+            "type": kind, "session_id": session_id, "sender": sender.value, "sender_id": actor.actor_id,
+            "_origin": origin,
+        }
+        if kind == "read":
+            if seq is None or seq < 0 or seq > conv.last_seq:
+                raise errors.InvalidFrame(f"read seq must be between 0 and {conv.last_seq}.")
+            frame["seq"] = seq
+            await self.publisher.to_participants(conv.visitor_id, [conv.agent_id], frame)
+        elif actor.kind == "visitor":
+            await self.publisher.publish([agent_topic(conv.agent_id)] if conv.agent_id else [], frame)
+        else:
+            await self.publisher.publish([visitor_topic(conv.visitor_id)], frame)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def close(self, actor: Actor, session_id: str) -> Conversation:
+        """Close a conversation (visitor, assigned agent or admin); closing twice changes nothing."""
+        now = self.clock.now()
+        async with self.db.transaction() as tx:
+            conv = await self.access_conversation(tx, actor, session_id, lock=True)
+            self.check_participant(actor, conv)
+            if conv.status == Status.CLOSED:
+                return conv
+            resolution = resolution_on_close(Status(conv.status), conv.agent_id is not None)
+            values = {"status": Status.CLOSED.value, "closed_at": now, "resolution": resolution.value}
+            await conversation_store.update_conversation(tx, session_id, values)
+            closed = dataclasses.replace(conv, status=Status.CLOSED.value, closed_at=now, resolution=resolution.value)
+            agent = await agent_store.get_agent(tx, conv.agent_id) if conv.agent_id else None
+        self.routing.forget(session_id)
+        record = conversation_record(closed, agent.name if agent else None)
+        await self.publisher.to_participants(conv.visitor_id, [conv.agent_id], conversation_frame(record))
+        await self.routing.assign_waiting(conv.app_id)
+        return closed
+
+    async def request_human(self, actor: Actor, session_id: str, reason: str = "user_request") -> Conversation:
+        """Move a bot conversation to the human queue; a chat already with people is left as it is."""
+        now = self.clock.now()
+        async with self.db.transaction() as tx:
+            conv = await self.access_conversation(tx, actor, session_id, lock=True)
+            if conv.status != Status.BOT:
+                if conv.status == Status.CLOSED:
+                    raise errors.ConversationClosed(f"Conversation '{session_id}' is closed.")
+                return conv
+            values = {"status": Status.QUEUED.value, "queued_at": now, "handoff_reason": reason}
+            await conversation_store.update_conversation(tx, session_id, values)
+            conv = dataclasses.replace(conv, status=Status.QUEUED.value, queued_at=now, handoff_reason=reason)
+        await self.publisher.to_participants(conv.visitor_id, [], conversation_frame(conversation_record(conv)))
+        await self.routing.assign_waiting(conv.app_id)
+        return conv
+
+    async def transfer(
+        self, actor: Actor, session_id: str, to_agent_id: str | None, to_group: str | None, note: str | None
+    ) -> Conversation:
+        """Hand an active chat to another agent (who must have a free slot) or back to a group's queue."""
+        if actor.kind != "agent":
+            raise errors.Forbidden("Only an agent transfers a chat.")
+        if (to_agent_id is None) == (to_group is None):
+            raise errors.InvalidFrame("transfer takes exactly one of to_agent_id and to_group.")
+        if note is not None and len(note) > self.settings.max_message_chars:
+            raise errors.MessageTooLong(f"A note holds at most {self.settings.max_message_chars} characters.")
+        now = self.clock.now()
+        async with self.db.transaction() as tx:
+            conv = await self.access_conversation(tx, actor, session_id, lock=True)
+            self.check_participant(actor, conv)
+            if not can_move(Status(conv.status), Status.ACTIVE) or conv.status != Status.ACTIVE:
+                raise errors.Conflict(f"Only an active chat can be transferred; this one is {conv.status}.")
+            if to_agent_id is not None:
+                target = await agent_store.get_agent(tx, to_agent_id)
+                if target is None or target.app_id != conv.app_id:
+                    raise errors.AgentNotFound(f"No agent '{to_agent_id}'.")
+                load = await agent_store.load_of(tx, to_agent_id)
+                if target.status != "online" or load >= target.max_concurrent:
+                    raise errors.Conflict(f"Agent '{target.name}' is not online with a free slot.")
+                values: dict[str, Any] = {"agent_id": to_agent_id, "assigned_at": now}
+                values |= {"transfer_note": note, "transferred_from": actor.actor_id}
+            else:
+                assert to_group is not None
+                if to_group not in await agent_store.list_groups(tx, conv.app_id):
+                    raise errors.GroupNotFound(f"The app has no group '{to_group}'.")
+                values = {
+                    "status": Status.QUEUED.value, "agent_id": None, "group_name": to_group, "min_level": 0,
+                    "queued_at": now, "transfer_note": note, "transferred_from": actor.actor_id,
+                }
+            await conversation_store.update_conversation(tx, session_id, values)
+            moved = await conversation_store.get_conversation(tx, session_id)
+            assert moved is not None
+        previous = conv.agent_id
+        if moved.agent_id is not None:
+            record, assigned = await self.routing.assignment_notice(moved)
+            await self.publisher.to_participants(moved.visitor_id, [previous, moved.agent_id], conversation_frame(record))
+            await self.publisher.publish([agent_topic(moved.agent_id)], assigned)
+        else:
+            record = conversation_record(moved)
+            await self.publisher.to_participants(moved.visitor_id, [previous], conversation_frame(record))
+        await self.routing.assign_waiting(conv.app_id)
+        return moved
+
+    # --- what a connection starts with -----------------------------------------------------------
+
+    async def open_for(self, actor: Actor) -> list[Conversation]:
+        """The open conversations a visitor is in, or an agent is assigned."""
+        async with self.db.read() as tx:
+            if actor.kind == "visitor":
+                return await conversation_store.open_conversations_of_visitor(tx, actor.actor_id)
+            return await conversation_store.open_conversations_of_agent(tx, actor.actor_id)

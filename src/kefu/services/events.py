@@ -1,0 +1,39 @@
+"""Publishing frames to the participants of a conversation, after commit, through pubsub."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from kefu.pubsub import PubSub
+
+
+def agent_topic(agent_id: str) -> str:
+    return f"agent:{agent_id}"
+
+
+def visitor_topic(visitor_id: str) -> str:
+    return f"visitor:{visitor_id}"
+
+
+def app_topic(app_id: str) -> str:
+    return f"app:{app_id}"
+
+
+class Publisher:
+    """Every frame goes to per-identity topics, so a connection subscribes once, for its whole life."""
+
+    def __init__(self, pubsub: PubSub) -> None:
+        self.pubsub = pubsub
+
+    async def publish(self, topics: Iterable[str | None], frame: dict[str, Any]) -> None:
+        payload = orjson.dumps(frame)
+        for topic in dict.fromkeys(t for t in topics if t):
+            await self.pubsub.publish(topic, payload)
+
+    async def to_participants(
+        self, visitor_id: str, agent_ids: Iterable[str | None], frame: dict[str, Any]
+    ) -> None:
+        await self.publish([visitor_topic(visitor_id), *(agent_topic(a) for a in agent_ids if a)], frame)

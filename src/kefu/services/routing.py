@@ -1,0 +1,209 @@
+"""Routing: assigning waiting chats to agents, the live queue with its wait estimates, and service status.
+
+Every change that can free or fill a slot (a new chat, a close, an agent going online, a
+transfer, presence expiry) calls `assign_waiting`; nothing polls. The database decides: on
+PostgreSQL the online agents' rows are locked for the assignment transaction, so two nodes
+assigning at once cannot both take an agent's last slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from kefu.domain.models import Conversation
+from kefu.domain.routing import AgentLoad, estimate_wait, pick_agent
+from kefu.domain.clock import Clock
+from kefu.services.events import Publisher, agent_topic, app_topic, visitor_topic
+from kefu.services.records import conversation_frame, conversation_record, message_frame, visitor_record
+from kefu.storage import Database, Tx
+from kefu.storage import agents as agent_store
+from kefu.storage import conversations as conversation_store
+from kefu.storage import visitors as visitor_store
+
+DEFAULT_HANDLE_S = 180.0  # the wait estimate's handle time before a group has any history
+TRANSCRIPT_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStatus:
+    status: str  # online | busy | offline
+    free_slots: int
+    serving_slots: int
+    queue_length: int
+    avg_handle_s: float
+
+
+def group_status(group: str, agents: Iterable[AgentLoad], present: set[str]) -> tuple[str, int, int]:
+    """(status, free slots, slots of online agents) of a group: online = a free slot; busy = someone is there."""
+    members = [a for a in agents if group in a.groups]
+    free = sum(max(a.max_concurrent - a.load, 0) for a in members)
+    serving = sum(a.max_concurrent for a in members)
+    if free > 0:
+        return "online", free, serving
+    if members or present:
+        return "busy", 0, serving
+    return "offline", 0, 0
+
+
+class RoutingService:
+    def __init__(self, db: Database, publisher: Publisher, clock: Clock) -> None:
+        self.db, self.publisher, self.clock = db, publisher, clock
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._last_queue: dict[str, tuple[int, int]] = {}
+        self._last_status: dict[str, dict[str, Any]] = {}
+
+    async def assign_waiting(self, app_id: str) -> None:
+        """Give waiting chats to free agents in queue order, then tell everyone what changed."""
+        async with self._locks[app_id]:
+            now = self.clock.now()
+            assigned: list[tuple[Conversation, AgentLoad]] = []
+            async with self.db.transaction() as tx:
+                online = {a.agent_id: a for a in await agent_store.online_loads(tx, app_id, None, lock=True)}
+                for conv in await conversation_store.queued(tx, app_id, lock=True):
+                    candidates = (a for a in online.values() if conv.group in a.groups)
+                    agent = pick_agent(candidates, conv.min_level)
+                    if agent is None:
+                        continue
+                    values = {"status": "active", "agent_id": agent.agent_id, "assigned_at": now}
+                    await conversation_store.update_conversation(tx, conv.session_id, values)
+                    await agent_store.update_agent(tx, agent.agent_id, {"idle_since": now})
+                    online[agent.agent_id] = dataclasses.replace(agent, load=agent.load + 1, idle_since=now)
+                    assigned.append((dataclasses.replace(conv, **values), agent))  # type: ignore[arg-type]
+                notices = [await self._assignment_notice(tx, conv) for conv, _ in assigned]
+                snapshot = await self._snapshot(tx, app_id)
+            for (conv, agent), (record, assigned_frame) in zip(assigned, notices, strict=True):
+                await self.publisher.to_participants(conv.visitor_id, [agent.agent_id], conversation_frame(record))
+                await self.publisher.publish([agent_topic(agent.agent_id)], assigned_frame)
+                self._last_queue.pop(conv.session_id, None)
+            await self._publish_queue(snapshot)
+
+    async def _assignment_notice(self, tx: Tx, conv: Conversation) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The conversation record and the `assigned` frame for the agent: visitor profile, context, transcript."""
+        agent = await agent_store.get_agent(tx, conv.agent_id) if conv.agent_id else None
+        visitor = await visitor_store.get_visitor(tx, conv.visitor_id)
+        transcript = await conversation_store.messages_after(tx, conv.session_id, max(conv.last_seq - TRANSCRIPT_LIMIT, 0))
+        record = conversation_record(conv, agent.name if agent else None)
+        frame: dict[str, Any] = {
+            "type": "assigned",
+            "session_id": conv.session_id,
+            "conversation": record,
+            "visitor": visitor_record(visitor) if visitor else None,
+            "tags": visitor.tags if visitor else {},
+            "client_tags": visitor.client_tags if visitor else {},
+            "context": conv.context,
+            "channel": conv.channel,
+            "group": conv.group,
+            "handoff_reason": conv.handoff_reason,
+            "last_seq": conv.last_seq,
+            "transcript": [message_frame(m) for m in transcript],
+        }
+        if conv.transferred_from is not None:  # agents only: the visitor never sees a transfer note
+            frame["from_agent_id"] = conv.transferred_from
+            frame["note"] = conv.transfer_note
+        return record, frame
+
+    async def assignment_notice(self, conv: Conversation) -> tuple[dict[str, Any], dict[str, Any]]:
+        async with self.db.read() as tx:
+            return await self._assignment_notice(tx, conv)
+
+    async def _snapshot(self, tx: Tx, app_id: str) -> dict[str, Any]:
+        """The queue with positions and estimates, and each group's status, as the database has them now."""
+        online = await agent_store.online_loads(tx, app_id, None, lock=False)
+        present = {a.agent_id for a in await agent_store.present_agents(tx, app_id)}
+        waiting = await conversation_store.queued(tx, app_id)
+        groups = set(await agent_store.list_groups(tx, app_id)) | {c.group for c in waiting}
+        by_group: dict[str, list[Conversation]] = defaultdict(list)
+        for conv in waiting:
+            by_group[conv.group].append(conv)
+        statuses: dict[str, GroupStatus] = {}
+        for group in sorted(groups):
+            present_here = {a.agent_id for a in await agent_store.present_agents(tx, app_id, group)}
+            status, free, serving = group_status(group, online, present_here)
+            avg = await conversation_store.average_handle_seconds(tx, app_id, group) or DEFAULT_HANDLE_S
+            statuses[group] = GroupStatus(status, free, serving, len(by_group[group]), avg)
+        if any(a.load < a.max_concurrent for a in online):
+            overall = "online"
+        else:
+            overall = "busy" if online or present else "offline"
+        return {"app_id": app_id, "overall": overall, "groups": statuses, "queue": dict(by_group)}
+
+    async def _publish_queue(self, snapshot: dict[str, Any]) -> None:
+        groups: dict[str, GroupStatus] = snapshot["groups"]
+        for group, convs in snapshot["queue"].items():
+            info = groups[group]
+            for position, conv in enumerate(convs, start=1):
+                eta = estimate_wait(position, info.free_slots, info.serving_slots, info.avg_handle_s)
+                if self._last_queue.get(conv.session_id) == (position, eta):
+                    continue
+                self._last_queue[conv.session_id] = (position, eta)
+                frame = {"type": "queue", "session_id": conv.session_id, "position": position, "eta_seconds": eta}
+                await self.publisher.publish([visitor_topic(conv.visitor_id)], frame)
+        status = {
+            "type": "service_status",
+            "status": snapshot["overall"],
+            "groups": {name: g.status for name, g in groups.items()},
+        }
+        app_id = snapshot["app_id"]
+        if self._last_status.get(app_id) != status:
+            self._last_status[app_id] = status
+            await self.publisher.publish([app_topic(app_id)], status)
+
+    async def queue_place(self, conv: Conversation) -> tuple[int, int] | None:
+        """(position, eta_seconds) of a waiting chat, as last pushed or computed now."""
+        if conv.status != "queued":
+            return None
+        if conv.session_id in self._last_queue:
+            return self._last_queue[conv.session_id]
+        async with self.db.read() as tx:
+            snapshot = await self._snapshot(tx, conv.app_id)
+        info = snapshot["groups"].get(conv.group)
+        for position, other in enumerate(snapshot["queue"].get(conv.group, []), start=1):
+            if other.session_id == conv.session_id and info is not None:
+                return position, estimate_wait(position, info.free_slots, info.serving_slots, info.avg_handle_s)
+        return None
+
+    async def status(self, app_id: str) -> dict[str, Any]:
+        """`GET /status`: the app's availability and, per group, status, queue length and a new chat's wait."""
+        async with self.db.read() as tx:
+            snapshot = await self._snapshot(tx, app_id)
+        groups = {
+            name: {
+                "status": g.status,
+                "queue_length": g.queue_length,
+                "eta_seconds": estimate_wait(g.queue_length + 1, g.free_slots, g.serving_slots, g.avg_handle_s),
+            }
+            for name, g in snapshot["groups"].items()
+        }
+        return {"status": snapshot["overall"], "groups": groups}
+
+    async def service_status(self, app_id: str) -> dict[str, Any]:
+        """The last `service_status` frame of the app (computed if none was pushed yet)."""
+        if app_id not in self._last_status:
+            async with self.db.read() as tx:
+                snapshot = await self._snapshot(tx, app_id)
+            groups = {name: g.status for name, g in snapshot["groups"].items()}
+            return {"type": "service_status", "status": snapshot["overall"], "groups": groups}
+        return self._last_status[app_id]
+
+    async def refresh(self, app_id: str) -> None:
+        """Recompute and push queue places and service status without assigning (e.g. an agent went busy)."""
+        async with self._locks[app_id]:
+            async with self.db.read() as tx:
+                snapshot = await self._snapshot(tx, app_id)
+            await self._publish_queue(snapshot)
+
+    def forget(self, session_id: str) -> None:
+        self._last_queue.pop(session_id, None)
+
+    async def record_of(self, session_id: str) -> dict[str, Any]:
+        """The `conversation` frame of a conversation as it is now."""
+        async with self.db.read() as tx:
+            conv = await conversation_store.get_conversation(tx, session_id)
+            assert conv is not None
+            agent = await agent_store.get_agent(tx, conv.agent_id) if conv.agent_id else None
+        return conversation_frame(conversation_record(conv, agent.name if agent else None))

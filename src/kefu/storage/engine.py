@@ -1,0 +1,78 @@
+"""The database engine: SQLite (WAL) or PostgreSQL (asyncpg); every difference between the two lives here."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+Tx = AsyncConnection
+
+
+def async_url(url: str) -> str:
+    """Plain `sqlite:///x.db` / `postgresql://…` URLs as the async driver wants them."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if backend in {"postgresql", "postgres"}:
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise ValueError(f"Database URL scheme '{parsed.drivername}' is not sqlite or postgresql")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling would start a transaction only at the first write, so a
+    # read-then-write is not atomic across processes; kefu issues BEGIN itself (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # an acked message survives a power cut, not only kill -9
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    # Writers take the write lock up front: a deferred transaction that later writes can fail at once
+    # with SQLITE_BUSY when another process wrote meanwhile, where IMMEDIATE waits for busy_timeout.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("kefu_write") else "BEGIN")
+
+
+class Database:
+    """One engine and the transaction boundary every service uses."""
+
+    def __init__(self, url: str) -> None:
+        self.url = async_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            # One connection: SQLite has one writer anyway, and this keeps "database is locked" out of the process.
+            self.engine: AsyncEngine = create_async_engine(self.url, pool_size=1, max_overflow=0, pool_timeout=60)
+            sa.event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        else:
+            self.engine = create_async_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """A connection in a transaction: committed on exit, rolled back on error."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(kefu_write=True)
+            async with conn.begin():
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        """A connection for reads (no commit needed)."""
+        async with self.engine.connect() as conn:
+            yield conn
+
+    def for_update(self, query: sa.Select[Any]) -> sa.Select[Any]:
+        """Lock the selected rows until commit (PostgreSQL); SQLite serialises writers by itself."""
+        return query if self.is_sqlite else query.with_for_update()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

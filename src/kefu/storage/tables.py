@@ -1,0 +1,152 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations under `migrations/` create them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+TS = sa.DateTime(timezone=True)
+
+apps = sa.Table(
+    "apps",
+    metadata,
+    sa.Column("app_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("secret", sa.String(200), nullable=False),
+    sa.Column("settings", sa.JSON, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.app_id"), nullable=False, index=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("revoked_at", TS, nullable=True),
+)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("agent_id", sa.String(64), primary_key=True),
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.app_id"), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("max_concurrent", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("idle_since", TS, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.UniqueConstraint("app_id", "email", name="uq_agents_app_email"),
+)
+
+groups = sa.Table(
+    "groups",
+    metadata,
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.app_id"), primary_key=True),
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("description", sa.String(500), nullable=False, server_default=""),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+agent_groups = sa.Table(
+    "agent_groups",
+    metadata,
+    sa.Column("agent_id", sa.String(64), sa.ForeignKey("agents.agent_id"), primary_key=True),
+    sa.Column("group_name", sa.String(100), primary_key=True),
+    sa.Column("app_id", sa.String(64), nullable=False),
+    sa.Index("ix_agent_groups_app_group", "app_id", "group_name"),
+)
+
+visitors = sa.Table(
+    "visitors",
+    metadata,
+    sa.Column("visitor_id", sa.String(64), primary_key=True),
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.app_id"), nullable=False),
+    sa.Column("user_id", sa.String(200), nullable=True),
+    sa.Column("name", sa.String(200), nullable=True),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("client_tags", sa.JSON, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.UniqueConstraint("app_id", "user_id", name="uq_visitors_app_user"),
+)
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("session_id", sa.String(32), primary_key=True),
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.app_id"), nullable=False),
+    sa.Column("visitor_id", sa.String(64), sa.ForeignKey("visitors.visitor_id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("group_name", sa.String(100), nullable=False),
+    sa.Column("agent_id", sa.String(64), nullable=True),
+    sa.Column("min_level", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("queue_priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("context", sa.Text, nullable=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("last_seq", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("queued_at", TS, nullable=True),
+    sa.Column("assigned_at", TS, nullable=True),
+    sa.Column("closed_at", TS, nullable=True),
+    sa.Column("resolution", sa.String(32), nullable=True),
+    sa.Column("handoff_reason", sa.String(32), nullable=True),
+    sa.Column("transfer_note", sa.Text, nullable=True),
+    sa.Column("transferred_from", sa.String(64), nullable=True),
+    sa.Index("ix_conversations_app_created", "app_id", "created_at"),
+    sa.Index("ix_conversations_visitor", "visitor_id", "status"),
+    sa.Index("ix_conversations_agent", "agent_id", "status"),
+    sa.Index("ix_conversations_queue", "app_id", "status", "group_name", "queue_priority", "queued_at"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("message_id", sa.String(64), primary_key=True),
+    sa.Column("session_id", sa.String(32), sa.ForeignKey("conversations.session_id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("client_msg_id", sa.String(128), nullable=True),
+    sa.Column("sender", sa.String(16), nullable=False),
+    sa.Column("sender_id", sa.String(64), nullable=True),
+    sa.Column("msg_type", sa.String(16), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("attachment_id", sa.String(64), nullable=True),
+    sa.Column("confidence", sa.Float, nullable=True),
+    sa.Column("article_id", sa.String(200), nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.UniqueConstraint("session_id", "seq", name="uq_messages_session_seq"),
+    sa.UniqueConstraint("session_id", "sender_id", "client_msg_id", name="uq_messages_client_msg"),
+)
+
+day_counters = sa.Table(
+    "day_counters",
+    metadata,
+    sa.Column("day", sa.String(8), primary_key=True),
+    sa.Column("last", sa.Integer, nullable=False),
+)
+
+server_keys = sa.Table(
+    "server_keys",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+)
+
+routing_rules = sa.Table(
+    "routing_rules",
+    metadata,
+    sa.Column("rule_id", sa.String(64), primary_key=True),
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.app_id"), nullable=False, index=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("match", sa.JSON, nullable=False),
+    sa.Column("group_name", sa.String(100), nullable=False),
+    sa.Column("min_level", sa.Integer, nullable=False),
+    sa.Column("queue_priority", sa.Integer, nullable=False),
+)

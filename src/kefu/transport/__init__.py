@@ -1,0 +1,1 @@
+"""HTTP and WebSocket transport: authenticate, validate, call services, serialise."""

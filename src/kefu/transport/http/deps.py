@@ -1,0 +1,56 @@
+"""Request dependencies: the node's services and the caller's identity."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from kefu import errors
+from kefu.domain.models import Actor
+from kefu.services.container import Services
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.Unauthorized("Send an agent token or API key as 'Authorization: Bearer …'.")
+    return token.strip()
+
+
+async def caller(request: Request, svc: ServicesDep) -> Actor:
+    """An agent (token) or an app's API key."""
+    return await svc.auth.actor_from_bearer(bearer(request))
+
+
+async def any_caller(request: Request, svc: ServicesDep) -> Actor:
+    """An agent, an API key, or a visitor (uploads)."""
+    token = bearer(request)
+    return await svc.auth.actor_from_bearer(token)
+
+
+async def admin(actor: Annotated[Actor, Depends(caller)]) -> Actor:
+    if not actor.is_admin:
+        raise errors.Forbidden("Only an admin of the app (or its API key) may do this.")
+    return actor
+
+
+async def api_key(request: Request, svc: ServicesDep) -> Actor:
+    actor = await svc.auth.actor_from_bearer(bearer(request))
+    if actor.kind != "api_key":
+        raise errors.Unauthorized("This endpoint takes an API key.")
+    return actor
+
+
+Caller = Annotated[Actor, Depends(caller)]
+Admin = Annotated[Actor, Depends(admin)]
+ApiKey = Annotated[Actor, Depends(api_key)]

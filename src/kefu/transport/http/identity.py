@@ -1,0 +1,66 @@
+"""Visitor sessions and agent logins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from kefu.services.records import agent_record
+from kefu.transport.http.deps import ServicesDep
+
+router = APIRouter(tags=["identity"])
+
+
+class VisitorSessionIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    app_id: str = Field(min_length=1, max_length=64)
+    user_id: str | None = Field(default=None, min_length=1, max_length=200)
+    user_hash: str | None = Field(default=None, max_length=128)
+    name: str | None = Field(default=None, max_length=200)
+    tags: dict[str, Any] | None = None
+    tags_hash: str | None = Field(default=None, max_length=128)
+    channel: str | None = Field(default=None, max_length=32)
+
+
+class VisitorSessionOut(BaseModel):
+    visitor_id: str
+    token: str
+
+
+class LoginIn(BaseModel):
+    app_id: str = Field(min_length=1, max_length=64)
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class AgentOut(BaseModel):
+    agent_id: str
+    app_id: str
+    email: str
+    name: str
+    role: str
+    level: int
+    max_concurrent: int
+    groups: list[str]
+    status: str
+
+
+class LoginOut(BaseModel):
+    token: str
+    agent: AgentOut
+
+
+@router.post("/visitor/session", response_model=VisitorSessionOut)
+async def visitor_session(body: VisitorSessionIn, svc: ServicesDep) -> VisitorSessionOut:
+    """A token for a visitor; `user_hash` (hex HMAC-SHA256 of user_id under the app secret) proves the id."""
+    app = await svc.admin.get_app(body.app_id)
+    session = await svc.auth.visitor_session(app, body.user_id, body.user_hash, body.name, body.tags, body.tags_hash)
+    return VisitorSessionOut(visitor_id=session.visitor.visitor_id, token=session.token)
+
+
+@router.post("/auth/login", response_model=LoginOut)
+async def login(body: LoginIn, svc: ServicesDep) -> LoginOut:
+    token, agent = await svc.auth.login(body.app_id, body.email, body.password)
+    return LoginOut(token=token, agent=AgentOut(**agent_record(agent)))

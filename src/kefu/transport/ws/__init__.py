@@ -1,0 +1,1 @@
+"""The WebSocket endpoints `/ws/visitor` and `/ws/agent` (protocol §3)."""

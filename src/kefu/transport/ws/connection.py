@@ -1,0 +1,327 @@
+"""One WebSocket connection: frames in, frames out, and the promise that messages arrive in seq order.
+
+Pubsub may reorder or drop events (Redis delivers at most once), so the connection keeps, per
+conversation, the last seq it delivered. A message that leaves a gap is held while the missing
+ones are read from the database — which already has them: a seq is taken under the
+conversation's row lock, held until commit, so when seq n is committed every seq below it is.
+A `sync` holds live messages the same way until its replay is out, so nothing arrives twice or
+out of order on one connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from kefu import errors
+from kefu.domain.models import Actor
+from kefu.pubsub import Subscription
+from kefu.services.container import Services
+from kefu.services.events import agent_topic, app_topic, visitor_topic
+from kefu.services.records import ack_frame, conversation_record, message_frame
+from kefu.transport.ws import frames as f
+
+log = logging.getLogger(__name__)
+CLOSE_SLOW_CONSUMER = 1013  # "try again later": the client reconnects and syncs
+
+
+def error_frame(error: errors.KefuError, ref: str | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": error.code, "message": error.message}
+    if ref is not None:
+        frame["ref"] = ref
+    if isinstance(error, errors.RateLimited):
+        frame["retry_after"] = error.retry_after_s
+    return frame
+
+
+@dataclass(slots=True)
+class Cursor:
+    """What one connection has delivered of one conversation."""
+
+    seq: int | None = None
+    pending: dict[int, dict[str, Any]] = field(default_factory=dict)
+    holds: int = 0  # a sync or gap fill is running: live messages wait in `pending`
+    group: str | None = None
+
+
+class Connection:
+    def __init__(self, ws: WebSocket, actor: Actor, services: Services) -> None:
+        self.ws, self.actor, self.services = ws, actor, services
+        self.out: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.cursors: dict[str, Cursor] = {}
+        self.started = False
+        self.early: list[bytes] = []
+        self.app_status: dict[str, Any] | None = None
+        self.shown_status: str | None = None
+        self.overflowed = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.connection_id = secrets.token_hex(8)
+
+    # --- out --------------------------------------------------------------------------------------
+
+    def emit(self, frame: dict[str, Any]) -> None:
+        if self.overflowed:
+            return
+        if self.out.qsize() >= self.services.settings.outbox_max_frames:
+            self.overflowed = True  # a client this far behind gets closed; it reconnects and syncs
+            self.out.put_nowait(None)
+            return
+        self.out.put_nowait(orjson.dumps(frame))
+
+    async def write_loop(self) -> None:
+        while (item := await self.out.get()) is not None:
+            await self.ws.send_text(item.decode())
+        if self.overflowed:
+            with contextlib.suppress(Exception):
+                await self.ws.close(CLOSE_SLOW_CONSUMER, "too far behind; reconnect and sync")
+
+    # --- events from pubsub -------------------------------------------------------------------------
+
+    def on_event(self, payload: bytes) -> None:
+        if not self.started:
+            self.early.append(payload)
+            return
+        frame = orjson.loads(payload)
+        kind = frame.get("type")
+        if kind == "message":
+            self.deliver(frame)
+        elif kind == "conversation":
+            cursor = self.cursor(frame["session_id"], frame.get("last_seq"))
+            cursor.group = frame.get("group")
+            self.emit(frame)
+            self.emit_service_status()
+        elif kind == "assigned":
+            self.cursor(frame["session_id"], frame.get("last_seq"))
+            self.emit(frame)
+        elif kind == "service_status":
+            self.app_status = frame
+            self.emit_service_status()
+        elif kind in ("typing", "read"):
+            if frame.pop("_origin", None) != self.connection_id:
+                self.emit(frame)
+        else:
+            self.emit(frame)
+
+    def cursor(self, session_id: str, last_seq: int | None = None) -> Cursor:
+        cursor = self.cursors.get(session_id)
+        if cursor is None:
+            cursor = self.cursors[session_id] = Cursor(seq=last_seq)
+        return cursor
+
+    def deliver(self, frame: dict[str, Any]) -> None:
+        """Emit a live message in seq order: drop repeats, hold early arrivals, fill gaps from the database."""
+        session_id, seq = frame["session_id"], frame["seq"]
+        cursor = self.cursor(session_id, seq - 1)
+        if cursor.seq is None:
+            cursor.seq = seq - 1
+        if seq <= cursor.seq:
+            return
+        cursor.pending[seq] = frame
+        if cursor.holds:
+            return
+        self.drain(cursor)
+        if cursor.pending:
+            self.spawn(self.fill_gap(session_id))
+
+    def drain(self, cursor: Cursor) -> None:
+        assert cursor.seq is not None
+        for seq in [s for s in cursor.pending if s <= cursor.seq]:
+            del cursor.pending[seq]
+        while (nxt := cursor.pending.pop(cursor.seq + 1, None)) is not None:
+            self.emit(nxt)
+            cursor.seq += 1
+
+    async def fill_gap(self, session_id: str) -> None:
+        cursor = self.cursors[session_id]
+        cursor.holds += 1
+        try:
+            while cursor.pending and cursor.seq is not None:
+                first = min(cursor.pending)
+                if first > cursor.seq + 1:
+                    missing = await self.services.chat.missing(self.actor, session_id, cursor.seq, first)
+                    for message in missing:
+                        if message.seq == cursor.seq + 1:
+                            self.emit(message_frame(message))
+                            cursor.seq = message.seq
+                    if cursor.seq + 1 < first:  # the database has no such seq: never wait on it again
+                        cursor.seq = first - 1
+                self.drain(cursor)
+        finally:
+            cursor.holds -= 1
+
+    def derived_status(self) -> str | None:
+        """A visitor's service status: that of the group of their open chat, else of the whole app."""
+        if self.app_status is None:
+            return None
+        status = self.app_status.get("status")
+        groups = self.app_status.get("groups") or {}
+        for cursor in self.cursors.values():
+            if cursor.group in groups:
+                status = groups[cursor.group]
+        return None if status is None else str(status)
+
+    def emit_service_status(self) -> None:
+        """Push a visitor's service status when it changes."""
+        if self.actor.kind != "visitor":
+            return
+        status = self.derived_status()
+        if status is not None and status != self.shown_status:
+            self.shown_status = status
+            self.emit({"type": "service_status", "status": status})
+
+    def spawn(self, work: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(self.guarded(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def guarded(self, work: Any) -> None:
+        try:
+            await work
+        except errors.KefuError as exc:
+            self.emit(error_frame(exc))
+        except Exception:
+            log.exception("background work of a connection failed")
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    def topics(self) -> list[str]:
+        if self.actor.kind == "visitor":
+            return [visitor_topic(self.actor.actor_id), app_topic(self.actor.app_id)]
+        return [agent_topic(self.actor.actor_id)]
+
+    async def ready_frame(self) -> dict[str, Any]:
+        services = self.services
+        convs = await services.chat.open_for(self.actor)
+        listed = []
+        for conv in convs:
+            place = await services.routing.queue_place(conv)
+            listed.append(conversation_record(conv, None, *(place or (None, None))))
+            self.cursors[conv.session_id] = Cursor(seq=conv.last_seq, group=conv.group)
+        frame: dict[str, Any] = {"type": "ready", "conversations": listed}
+        if self.actor.kind == "visitor":
+            visitor = await services.auth.visitor_profile(self.actor)
+            frame["you"] = visitor
+            self.app_status = await services.routing.service_status(self.actor.app_id)
+            self.shown_status = frame["service_status"] = self.derived_status()
+        else:
+            agent = await services.auth.agent_profile(self.actor)
+            agent["status"] = await services.presence.shown_status(self.actor.actor_id)
+            frame["you"] = agent
+        return frame
+
+    async def run(self) -> None:
+        subscriptions: list[Subscription] = []
+        writer = asyncio.get_running_loop().create_task(self.write_loop())
+        try:
+            for topic in self.topics():
+                subscriptions.append(await self.services.pubsub.subscribe(topic, self.on_event))
+            if self.actor.kind == "agent":
+                self.services.presence.connected(self.actor.actor_id)
+            self.emit(await self.ready_frame())
+            self.started = True
+            for payload in self.early:
+                self.on_event(payload)
+            self.early.clear()
+            await self.read_loop()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            for subscription in subscriptions:
+                await subscription.cancel()
+            if self.actor.kind == "agent":
+                self.services.presence.disconnected(self.actor.actor_id, self.actor.app_id)
+            for task in list(self._tasks):
+                task.cancel()
+            self.out.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer, timeout=2)
+            if not writer.done():
+                writer.cancel()
+
+    async def read_loop(self) -> None:
+        max_bytes = self.services.settings.max_frame_bytes
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("text")
+            if raw is None:
+                self.emit(error_frame(errors.InvalidFrame("Frames are JSON text, not binary.")))
+                continue
+            try:
+                frame = f.parse_frame(raw, max_bytes)
+            except f.FrameError as exc:
+                self.emit(error_frame(exc.error, exc.ref))
+                continue
+            try:
+                await self.dispatch(frame)
+            except errors.KefuError as exc:
+                self.emit(error_frame(exc, frame.ref))
+                if not exc.recoverable:
+                    self.out.put_nowait(None)
+                    return
+            except Exception:
+                log.exception("frame %s failed", type(frame).__name__)
+                self.emit(error_frame(errors.KefuError("Something went wrong on our side; try again."), frame.ref)
+                          | {"code": "internal_error"})
+
+    # --- frames from the client -----------------------------------------------------------------------
+
+    async def dispatch(self, frame: f.Frame) -> None:
+        actor, chat = self.actor, self.services.chat
+        kind = getattr(frame, "type", "")
+        if kind in f.VISITOR_ONLY and actor.kind != "visitor":
+            raise errors.Forbidden(f"'{kind}' is a visitor's frame.")
+        if kind in f.AGENT_ONLY and actor.kind != "agent":
+            raise errors.Forbidden(f"'{kind}' is an agent's frame.")
+        match frame:
+            case f.Ping():
+                self.emit({"type": "pong"})
+            case f.Send():
+                result = await chat.send(
+                    actor, frame.session_id, frame.client_msg_id, frame.msg_type, frame.content, frame.attachment_id
+                )
+                self.emit(ack_frame(result.message, frame.ref))
+            case f.Sync():
+                await self.sync(frame)
+            case f.OpenChat():
+                await chat.open_chat(actor, frame.context, frame.group, frame.channel)
+            case f.Typing():
+                await chat.signal(actor, frame.session_id, "typing", origin=self.connection_id)
+            case f.Read():
+                await chat.signal(actor, frame.session_id, "read", frame.seq, self.connection_id)
+            case f.RequestHuman():
+                await chat.request_human(actor, frame.session_id)
+            case f.Close():
+                await chat.close(actor, frame.session_id)
+            case f.SetStatus():
+                await self.services.presence.set_status(actor, frame.status)
+            case f.Transfer():
+                await chat.transfer(actor, frame.session_id, frame.to_agent_id, frame.to_group, frame.note)
+            case f.Feedback():
+                raise errors.InvalidFrame(f"Message {frame.seq} is not a bot answer.")
+            case _:
+                raise errors.UnknownFrameType(f"Unknown frame type '{kind}'.")
+
+    async def sync(self, frame: f.Sync) -> None:
+        cursor = self.cursor(frame.session_id)
+        cursor.holds += 1
+        try:
+            messages, last_seq = await self.services.chat.sync(self.actor, frame.session_id, frame.after_seq)
+            for message in messages:
+                self.emit(message_frame(message))
+            cursor.seq = max(cursor.seq or 0, last_seq)
+        finally:
+            cursor.holds -= 1
+        self.emit({"type": "synced", "ref": frame.ref, "session_id": frame.session_id, "last_seq": last_seq})
+        if not cursor.holds:
+            self.drain(cursor)
+            if cursor.pending:
+                self.spawn(self.fill_gap(frame.session_id))

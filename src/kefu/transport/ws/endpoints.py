@@ -1,0 +1,38 @@
+"""Accepting a socket: authenticate its token, then hand it to a Connection."""
+
+from __future__ import annotations
+
+import contextlib
+
+import orjson
+from fastapi import APIRouter, WebSocket
+
+from kefu import errors
+from kefu.services.container import Services
+from kefu.transport.ws.connection import Connection, error_frame
+
+router = APIRouter()
+CLOSE_UNAUTHORIZED = 4401
+
+
+async def _serve(ws: WebSocket, kind: str) -> None:
+    services: Services = ws.app.state.services
+    await ws.accept()
+    try:
+        actor = await services.auth.actor_from_token(ws.query_params.get("token", ""), kind)
+    except errors.KefuError as exc:
+        with contextlib.suppress(Exception):
+            await ws.send_text(orjson.dumps(error_frame(exc)).decode())
+            await ws.close(CLOSE_UNAUTHORIZED, exc.code)
+        return
+    await Connection(ws, actor, services).run()
+
+
+@router.websocket("/ws/visitor")
+async def visitor_socket(ws: WebSocket) -> None:
+    await _serve(ws, "visitor")
+
+
+@router.websocket("/ws/agent")
+async def agent_socket(ws: WebSocket) -> None:
+    await _serve(ws, "agent")
