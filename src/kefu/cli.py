@@ -80,6 +80,36 @@ def serve(
     run_server(settings_with(host=host, port=port, db=db, redis=redis))
 
 
+@cli.command()
+def demo(
+    host: Annotated[str | None, typer.Option(help="interface to listen on (env KEFU_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (env KEFU_PORT, default 8080)")] = None,
+    db: DbOption = None,
+) -> None:
+    """`serve` with a seeded demo app; prints the URLs and the demo logins."""
+    from kefu.server import run_server
+    from kefu.services.demo import ensure_demo_app
+
+    settings = settings_with(host=host, port=port, db=db)
+    made = with_database(settings, lambda d: ensure_demo_app(d, SystemClock()))
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [
+        "kefu demo",
+        f"  app_id       {made.app_id}",
+        f"  app secret   {made.secret}",
+        *([f"  api key      {made.api_key}   (shown once)"] if made.api_key else []),
+        f"  API          {base}/api/v1   (OpenAPI: {base}/openapi.json)",
+        f"  visitor WS   ws://{settings.host}:{settings.port}/ws/visitor?token=…",
+        f"  status       {base}/api/v1/status?app_id={made.app_id}",
+        "  logins (email / password):",
+        *(f"    {email} / {password}" for email, password in made.logins),
+        "",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+    run_server(settings)
+
+
 @cli.command("migrate")
 def migrate_command(db: DbOption = None) -> None:
     """Apply the database migrations."""

@@ -45,6 +45,11 @@ def hmac_hex(secret: str, text: str) -> str:
     return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
 
 
+def digest_matches(expected_hex: str, given: str | None) -> bool:
+    """Constant-time comparison of hex digests (bytes, so any text a client sends is safe to compare)."""
+    return given is not None and hmac.compare_digest(expected_hex.encode(), given.strip().lower().encode())
+
+
 def canonical_json(value: Any) -> str:
     """Keys sorted, `,` and `:` without spaces, UTF-8 unescaped: the form `tags_hash` signs."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -142,15 +147,15 @@ class AuthService:
         tags_hash: str | None,
     ) -> VisitorSession:
         """A token for a visitor: the same visitor for a known `user_id`, a new anonymous one otherwise."""
-        if user_id is not None and (app.settings.require_identity or user_hash is not None):
-            if not user_hash or not hmac.compare_digest(hmac_hex(app.secret, user_id), user_hash.lower()):
-                raise errors.IdentityUnverified("user_hash is not the HMAC-SHA256 of user_id under the app secret.")
+        needs_proof = user_id is not None and (app.settings.require_identity or user_hash is not None)
+        if needs_proof and not digest_matches(hmac_hex(app.secret, user_id or ""), user_hash):
+            raise errors.IdentityUnverified("user_hash is not the HMAC-SHA256 of user_id under the app secret.")
         trusted: dict[str, Any] | None = None
         client_tags: dict[str, Any] | None = None
         if tags is not None:
             if tags_hash is not None:
                 signed = hmac_hex(app.secret, (user_id or "") + "\n" + canonical_json(tags))
-                if not hmac.compare_digest(signed, tags_hash.lower()):
+                if not digest_matches(signed, tags_hash):
                     raise errors.TagsUnverified("tags_hash does not match the tags under the app secret.")
                 trusted = tags
             else:

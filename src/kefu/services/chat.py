@@ -139,8 +139,16 @@ class ChatService:
                 raise errors.ConversationClosed(f"Conversation '{session_id}' is closed.")
             seq = await conversation_store.bump_seq(tx, session_id)
             message = await conversation_store.insert_message(
-                tx, session_id, seq, sender.value, actor.actor_id, msg_type, content, self.clock.now(),
-                client_msg_id=client_msg_id, attachment_id=attachment_id,
+                tx,
+                session_id,
+                seq,
+                sender.value,
+                actor.actor_id,
+                msg_type,
+                content,
+                self.clock.now(),
+                client_msg_id=client_msg_id,
+                attachment_id=attachment_id,
             )
         await self.publisher.to_participants(conv.visitor_id, [conv.agent_id], message_frame(message))
         return SendResult(message, duplicate=False)
@@ -170,7 +178,10 @@ class ChatService:
         self.check_participant(actor, conv)
         sender = Sender.USER if actor.kind == "visitor" else Sender.AGENT
         frame: dict[str, Any] = {
-            "type": kind, "session_id": session_id, "sender": sender.value, "sender_id": actor.actor_id,
+            "type": kind,
+            "session_id": session_id,
+            "sender": sender.value,
+            "sender_id": actor.actor_id,
             "_origin": origin,
         }
         if kind == "read":
@@ -250,8 +261,13 @@ class ChatService:
                 if to_group not in await agent_store.list_groups(tx, conv.app_id):
                     raise errors.GroupNotFound(f"The app has no group '{to_group}'.")
                 values = {
-                    "status": Status.QUEUED.value, "agent_id": None, "group_name": to_group, "min_level": 0,
-                    "queued_at": now, "transfer_note": note, "transferred_from": actor.actor_id,
+                    "status": Status.QUEUED.value,
+                    "agent_id": None,
+                    "group_name": to_group,
+                    "min_level": 0,
+                    "queued_at": now,
+                    "transfer_note": note,
+                    "transferred_from": actor.actor_id,
                 }
             await conversation_store.update_conversation(tx, session_id, values)
             moved = await conversation_store.get_conversation(tx, session_id)
@@ -259,7 +275,9 @@ class ChatService:
         previous = conv.agent_id
         if moved.agent_id is not None:
             record, assigned = await self.routing.assignment_notice(moved)
-            await self.publisher.to_participants(moved.visitor_id, [previous, moved.agent_id], conversation_frame(record))
+            await self.publisher.to_participants(
+                moved.visitor_id, [previous, moved.agent_id], conversation_frame(record)
+            )
             await self.publisher.publish([agent_topic(moved.agent_id)], assigned)
         else:
             record = conversation_record(moved)

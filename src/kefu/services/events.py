@@ -33,7 +33,5 @@ class Publisher:
         for topic in dict.fromkeys(t for t in topics if t):
             await self.pubsub.publish(topic, payload)
 
-    async def to_participants(
-        self, visitor_id: str, agent_ids: Iterable[str | None], frame: dict[str, Any]
-    ) -> None:
+    async def to_participants(self, visitor_id: str, agent_ids: Iterable[str | None], frame: dict[str, Any]) -> None:
         await self.publish([visitor_topic(visitor_id), *(agent_topic(a) for a in agent_ids if a)], frame)

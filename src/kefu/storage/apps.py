@@ -6,6 +6,7 @@ import datetime as dt
 import secrets
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from kefu.domain.models import App
 from kefu.storage.engine import Tx
@@ -13,7 +14,9 @@ from kefu.storage.rows import app_from
 from kefu.storage.tables import api_keys, apps, server_keys
 
 
-async def insert_app(tx: Tx, app_id: str, name: str, secret: str, settings: dict[str, object], now: dt.datetime) -> None:
+async def insert_app(
+    tx: Tx, app_id: str, name: str, secret: str, settings: dict[str, object], now: dt.datetime
+) -> None:
     await tx.execute(apps.insert().values(app_id=app_id, name=name, secret=secret, settings=settings, created_at=now))
 
 
@@ -49,6 +52,18 @@ async def signing_key(tx: Tx, name: str = "tokens") -> str:
         return str(found)
     candidate = secrets.token_urlsafe(48)
     dialect = tx.dialect.name
-    insert = sa.dialects.sqlite.insert if dialect == "sqlite" else sa.dialects.postgresql.insert
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
     await tx.execute(insert(server_keys).values(name=name, value=candidate).on_conflict_do_nothing())
     return str((await tx.execute(sa.select(server_keys.c.value).where(server_keys.c.name == name))).scalar_one())
+
+
+async def get_marker(tx: Tx, name: str) -> str | None:
+    """A small named value kept for the deployment (e.g. which app is the demo)."""
+    query = sa.select(server_keys.c.value).where(server_keys.c.name == name)
+    value = (await tx.execute(query)).scalar_one_or_none()
+    return None if value is None else str(value)
+
+
+async def set_marker(tx: Tx, name: str, value: str) -> None:
+    await tx.execute(server_keys.delete().where(server_keys.c.name == name))
+    await tx.execute(server_keys.insert().values(name=name, value=value))

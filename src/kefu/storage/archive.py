@@ -60,9 +60,7 @@ def _where(flt: ArchiveFilter) -> list[Any]:
     return clauses
 
 
-async def search(
-    tx: Tx, flt: ArchiveFilter, limit: int, after: tuple[dt.datetime, str] | None
-) -> list[Conversation]:
+async def search(tx: Tx, flt: ArchiveFilter, limit: int, after: tuple[dt.datetime, str] | None) -> list[Conversation]:
     """Conversations matching `flt`, newest first, the page after the keyset `after` (created_at, session_id)."""
     c = conversations.c
     query = sa.select(conversations).where(*_where(flt))
@@ -76,8 +74,10 @@ async def search(
 async def messages_of(tx: Tx, session_ids: list[str]) -> dict[str, list[Message]]:
     found: dict[str, list[Message]] = {sid: [] for sid in session_ids}
     if session_ids:
-        query = sa.select(messages).where(messages.c.session_id.in_(session_ids)).order_by(
-            messages.c.session_id, messages.c.seq
+        query = (
+            sa.select(messages)
+            .where(messages.c.session_id.in_(session_ids))
+            .order_by(messages.c.session_id, messages.c.seq)
         )
         for row in await tx.execute(query):
             found[row.session_id].append(message_from(row))

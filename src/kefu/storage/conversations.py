@@ -71,9 +71,7 @@ async def queued(tx: Tx, app_id: str, group: str | None = None, lock: bool = Fal
     query = sa.select(conversations).where(conversations.c.app_id == app_id, conversations.c.status == "queued")
     if group is not None:
         query = query.where(conversations.c.group_name == group)
-    query = query.order_by(
-        conversations.c.queue_priority.desc(), conversations.c.queued_at, conversations.c.session_id
-    )
+    query = query.order_by(conversations.c.queue_priority.desc(), conversations.c.queued_at, conversations.c.session_id)
     if lock and tx.dialect.name == "postgresql":
         query = query.with_for_update()
     return [conversation_from(r) for r in await tx.execute(query)]
@@ -130,9 +128,18 @@ async def insert_message(
     )
     await tx.execute(
         messages.insert().values(
-            message_id=message.message_id, session_id=session_id_, seq=seq, client_msg_id=client_msg_id,
-            sender=sender, sender_id=sender_id, msg_type=msg_type, content=content, attachment_id=attachment_id,
-            confidence=confidence, article_id=article_id, created_at=now,
+            message_id=message.message_id,
+            session_id=session_id_,
+            seq=seq,
+            client_msg_id=client_msg_id,
+            sender=sender,
+            sender_id=sender_id,
+            msg_type=msg_type,
+            content=content,
+            attachment_id=attachment_id,
+            confidence=confidence,
+            article_id=article_id,
+            created_at=now,
         )
     )
     return message

@@ -120,7 +120,9 @@ def _describe(exc: ValidationError) -> str:
 
 def parse_frame(raw: str | bytes, max_bytes: int) -> Frame:
     """The frame `raw` holds; raises FrameError with the contract's code for anything else."""
-    if len(raw) > max_bytes:
+    # Measured in UTF-8 bytes; encoding is only needed when the text could be over the limit.
+    size = len(raw) if isinstance(raw, bytes) or len(raw) * 4 <= max_bytes else len(raw.encode())
+    if size > max_bytes:
         raise FrameError(errors.FrameTooLarge(f"A frame holds at most {max_bytes} bytes."), None)
     try:
         data: Any = orjson.loads(raw)

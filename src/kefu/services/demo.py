@@ -1,0 +1,42 @@
+"""The demo deployment `kefu demo` serves: one app with agents and groups, made once and reused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kefu.domain.clock import Clock
+from kefu.services.admin import AdminService
+from kefu.storage import Database
+from kefu.storage import apps as app_store
+
+DEMO_PASSWORD = "kefu-demo-2026"  # noqa: S105 - the published password of the local demo only
+DEMO_ADMIN = "admin@demo.kefu"
+DEMO_AGENTS = (
+    ("wang@demo.kefu", "王芳 Wang Fang", ("default", "vip"), 3),
+    ("li@demo.kefu", "李雷 Li Lei", ("default", "aftersales"), 1),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoApp:
+    app_id: str
+    secret: str
+    api_key: str | None  # shown only when the app is first made
+    logins: tuple[tuple[str, str], ...]
+
+
+async def ensure_demo_app(db: Database, clock: Clock) -> DemoApp:
+    """The demo app, made on first run with its admin and agents; the same one on every later run."""
+    admin = AdminService(db, clock)
+    logins = ((DEMO_ADMIN, DEMO_PASSWORD), *((email, DEMO_PASSWORD) for email, *_ in DEMO_AGENTS))
+    async with db.transaction() as tx:
+        known = await app_store.get_marker(tx, "demo_app_id")
+        app = await app_store.get_app(tx, known) if known else None
+    if app is not None:
+        return DemoApp(app.app_id, app.secret, None, logins)
+    created = await admin.create_app("Demo shop 演示商城", DEMO_ADMIN, DEMO_PASSWORD)
+    for email, name, groups, level in DEMO_AGENTS:
+        await admin.add_agent(created.app_id, email, DEMO_PASSWORD, name, groups, level, 5)
+    async with db.transaction() as tx:
+        await app_store.set_marker(tx, "demo_app_id", created.app_id)
+    return DemoApp(created.app_id, created.secret, created.api_key, logins)

@@ -1,0 +1,82 @@
+"""Fixtures: every database test runs on SQLite, and on PostgreSQL too when KEFU_TEST_PG is set.
+
+KEFU_TEST_PG is a URL of a PostgreSQL server whose user may create databases, e.g.
+postgresql://postgres@127.0.0.1:5432/postgres; each test gets a fresh database, dropped after.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.helpers import Node, running_node
+
+PG_URL = os.environ.get("KEFU_TEST_PG")
+REDIS_URL = os.environ.get("KEFU_TEST_REDIS")
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip = pytest.mark.skip(reason="PostgreSQL tests need KEFU_TEST_PG=postgresql://user@host:port/db")
+    for item in items:
+        if "postgresql" in item.keywords and not PG_URL:
+            item.add_marker(skip)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgresql: runs against the PostgreSQL server in KEFU_TEST_PG")
+
+
+@pytest.fixture(params=BACKENDS)
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'kefu.db'}"
+        return
+    assert PG_URL is not None
+    async with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'kefu.db'}"
+
+
+class fresh_pg_database:
+    """`async with fresh_pg_database() as url`: a new database on the KEFU_TEST_PG server, dropped after."""
+
+    def __init__(self) -> None:
+        assert PG_URL is not None
+        self.admin = make_url(PG_URL)
+        self.name = f"kefu_test_{uuid.uuid4().hex[:12]}"
+
+    def _dsn(self, database: str) -> str:
+        return self.admin.set(drivername="postgresql", database=database).render_as_string(hide_password=False)
+
+    async def __aenter__(self) -> str:
+        conn = await asyncpg.connect(self._dsn(self.admin.database or "postgres"))
+        try:
+            await conn.execute(f'CREATE DATABASE "{self.name}"')
+        finally:
+            await conn.close()
+        return self._dsn(self.name)
+
+    async def __aexit__(self, *_exc: object) -> None:
+        conn = await asyncpg.connect(self._dsn(self.admin.database or "postgres"))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def node(db_url: str) -> AsyncIterator[Node]:
+    async with running_node(db_url) as running:
+        yield running
