@@ -1,19 +1,30 @@
 """Agent presence: devices per agent, the status they choose, and the grace period after the last device leaves.
 
-An agent may be connected from several devices. When the last one goes, nothing changes for
-`presence_grace_s` (a reconnect inside it changes nothing); after it the agent is `offline`
-and their open chats go back to the head of the queue.
+An agent may be connected from several devices, on several nodes. When the last one goes,
+nothing changes for `presence_grace_s` (a reconnect inside it changes nothing); after it the
+agent is `offline` and their open chats go back to the head of the queue.
+
+Each node counts the devices connected to it and tells the others on the `presence` topic
+(a node that starts asks the others for their counts), so the grace period starts only when an
+agent's last device on any node is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
 from collections import defaultdict
+from typing import Any
+
+import orjson
 
 from kefu import errors
 from kefu.domain.clock import Clock, Timer
 from kefu.domain.models import Actor
+from kefu.domain.routing import head_of_queue
+from kefu.pubsub import Subscription
 from kefu.services.events import Publisher, agent_topic
 from kefu.services.routing import RoutingService
 from kefu.storage import Database
@@ -22,6 +33,7 @@ from kefu.storage import conversations as conversation_store
 
 log = logging.getLogger(__name__)
 STATUSES = ("online", "busy", "offline")
+PRESENCE_TOPIC = "presence"
 
 
 class PresenceService:
@@ -29,21 +41,58 @@ class PresenceService:
         self, db: Database, publisher: Publisher, routing: RoutingService, clock: Clock, grace_s: float
     ) -> None:
         self.db, self.publisher, self.routing, self.clock, self.grace_s = db, publisher, routing, clock, grace_s
-        self.devices: dict[str, int] = defaultdict(int)
+        self.devices: dict[str, int] = defaultdict(int)  # agent → devices connected to this node
+        self.elsewhere: dict[str, dict[str, int]] = defaultdict(dict)  # agent → other node → its devices
+        self.node_id = secrets.token_hex(8)
         self._timers: dict[str, Timer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._subscription: Subscription | None = None
+
+    def device_count(self, agent_id: str) -> int:
+        """The agent's devices on every node, as far as this node knows."""
+        return self.devices.get(agent_id, 0) + sum(self.elsewhere.get(agent_id, {}).values())
 
     def connected(self, agent_id: str) -> None:
         self.devices[agent_id] += 1
-        timer = self._timers.pop(agent_id, None)
-        if timer is not None:
-            timer.cancel()
+        self._cancel_grace(agent_id)
+        self._announce(agent_id)
 
     def disconnected(self, agent_id: str, app_id: str) -> None:
         self.devices[agent_id] = max(self.devices[agent_id] - 1, 0)
         if self.devices[agent_id] == 0:
             self.devices.pop(agent_id, None)
-            self.start_grace(agent_id, app_id)
+            if not self.device_count(agent_id):
+                self.start_grace(agent_id, app_id)
+        self._announce(agent_id)
+
+    def _cancel_grace(self, agent_id: str) -> None:
+        timer = self._timers.pop(agent_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _announce(self, *agent_ids: str, hello: bool = False) -> None:
+        counts = {a: self.devices.get(a, 0) for a in agent_ids}
+        note: dict[str, Any] = {"node": self.node_id, "devices": counts, "hello": hello}
+        self._spawn(self.publisher.pubsub.publish(PRESENCE_TOPIC, orjson.dumps(note)))
+
+    def _on_presence(self, payload: bytes) -> None:
+        """Another node's device counts: a device there cancels the grace period here."""
+        note = orjson.loads(payload)
+        node = str(note["node"])
+        if node == self.node_id:
+            return
+        if note.get("bye"):  # a node stopping: its devices are gone with it
+            for nodes in self.elsewhere.values():
+                nodes.pop(node, None)
+            return
+        for agent_id, count in note["devices"].items():
+            if count > 0:
+                self.elsewhere[agent_id][node] = int(count)
+                self._cancel_grace(agent_id)
+            else:
+                self.elsewhere[agent_id].pop(node, None)
+        if note.get("hello") and self.devices:  # a node just started: tell it who is connected here
+            self._announce(*self.devices)
 
     def start_grace(self, agent_id: str, app_id: str) -> None:
         if agent_id in self._timers:
@@ -59,17 +108,21 @@ class PresenceService:
     async def expire(self, agent_id: str, app_id: str) -> None:
         """The grace period is over: an agent still without a device goes offline; their chats are requeued."""
         self._timers.pop(agent_id, None)
-        if self.devices.get(agent_id):
+        if self.device_count(agent_id):
             return
         try:
             async with self.db.transaction() as tx:
+                await agent_store.lock_routing(tx, app_id)
                 await agent_store.set_status(tx, agent_id, "offline")
                 convs = await conversation_store.open_conversations_of_agent(tx, agent_id)
-                for conv in convs:  # back to the head of the queue: they keep their original arrival time
-                    values = {"status": "queued", "agent_id": None, "queued_at": conv.created_at}
+                waiting = await conversation_store.queued(tx, app_id)
+                earliest = [c.queued_at for c in waiting if c.queued_at is not None] + [c.created_at for c in convs]
+                for conv, queued_at in zip(convs, head_of_queue(len(convs), min(earliest, default=None)), strict=True):
+                    values = {"status": "queued", "agent_id": None, "queued_at": queued_at}
                     await conversation_store.update_conversation(tx, conv.session_id, values)
-            await self.publisher.publish([agent_topic(agent_id)], {"type": "agent_status", "agent_id": agent_id,
-                                                                   "status": "offline"})
+            await self.publisher.publish(
+                [agent_topic(agent_id)], {"type": "agent_status", "agent_id": agent_id, "status": "offline"}
+            )
             for conv in convs:
                 requeued = await self.routing.record_of(conv.session_id)
                 await self.publisher.to_participants(conv.visitor_id, [agent_id], requeued)
@@ -103,14 +156,20 @@ class PresenceService:
         return agent.status
 
     async def start(self) -> None:
-        """At start-up nobody is connected yet: agents left online get the grace period to come back."""
+        """Learn the other nodes' devices; agents online without any get the grace period to come back."""
+        self._subscription = await self.publisher.pubsub.subscribe(PRESENCE_TOPIC, self._on_presence)
+        self._announce(hello=True)
         async with self.db.read() as tx:
             rows = await agent_store.agents_with_status(tx, ("online", "busy"))
         for agent_id, app_id in rows:
-            if not self.devices.get(agent_id):
+            if not self.device_count(agent_id):
                 self.start_grace(agent_id, app_id)
 
     async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.cancel()
+            with contextlib.suppress(Exception):  # the bus may already be gone; the others then keep stale counts
+                await self.publisher.pubsub.publish(PRESENCE_TOPIC, orjson.dumps({"node": self.node_id, "bye": True}))
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()

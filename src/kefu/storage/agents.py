@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import sqlalchemy as sa
 
 from kefu.domain.models import Agent
 from kefu.domain.routing import AgentLoad
-from kefu.storage.engine import Tx
+from kefu.storage.engine import Database, Tx
 from kefu.storage.rows import agent_from, utc_required
-from kefu.storage.tables import agent_groups, agents, conversations, groups
+from kefu.storage.tables import agent_groups, agents, apps, conversations, groups
+
+ROUTING_LOCK_CLASS = 4242002  # advisory lock space of the per-app routing lock (migrations use 4242001)
 
 
 async def ensure_group(tx: Tx, app_id: str, name: str, now: dt.datetime) -> None:
@@ -25,6 +28,69 @@ async def ensure_group(tx: Tx, app_id: str, name: str, now: dt.datetime) -> None
 async def list_groups(tx: Tx, app_id: str) -> list[str]:
     rows = await tx.execute(sa.select(groups.c.name).where(groups.c.app_id == app_id).order_by(groups.c.name))
     return [r.name for r in rows]
+
+
+async def group_rows(tx: Tx, app_id: str) -> list[Any]:
+    """The app's groups by name, each with `name`, `description`, `created_at` and `agent_count`."""
+    members = (
+        sa.select(agent_groups.c.group_name, sa.func.count().label("n"))
+        .where(agent_groups.c.app_id == app_id)
+        .group_by(agent_groups.c.group_name)
+        .subquery()
+    )
+    query = (
+        sa.select(groups.c.name, groups.c.description, groups.c.created_at, members.c.n)
+        .select_from(groups.outerjoin(members, members.c.group_name == groups.c.name))
+        .where(groups.c.app_id == app_id)
+        .order_by(groups.c.name)
+    )
+    return list(await tx.execute(query))
+
+
+async def insert_group(tx: Tx, app_id: str, name: str, description: str, now: dt.datetime) -> None:
+    await tx.execute(groups.insert().values(app_id=app_id, name=name, description=description, created_at=now))
+
+
+async def app_settings_document(tx: Tx, app_id: str) -> dict[str, Any] | None:
+    """The app's settings as stored, including keys `AppSettings` does not know (None: no such app)."""
+    row = (await tx.execute(sa.select(apps.c.settings).where(apps.c.app_id == app_id))).first()
+    return dict(row.settings or {}) if row else None
+
+
+@contextlib.asynccontextmanager
+async def routing_guard(db: Database, app_id: str) -> AsyncIterator[None]:
+    """Hold the app's routing lock across a transaction *and* what is published after its commit.
+
+    A session-level PostgreSQL advisory lock on its own connection, the same lock `lock_routing`
+    takes for one transaction, so the frames two nodes push about one app's queue go out in the
+    order of the commits they describe. SQLite (a single node) needs none.
+    """
+    if db.is_sqlite:
+        yield
+        return
+    async with db.engine.connect() as conn:
+        key = (ROUTING_LOCK_CLASS, sa.func.hashtext(app_id))
+        await conn.execute(sa.select(sa.func.pg_advisory_lock(*key)))
+        await conn.commit()  # the lock is the session's: it outlives this statement's transaction
+        try:
+            yield
+        finally:
+            try:
+                await conn.execute(sa.select(sa.func.pg_advisory_unlock(*key)))
+                await conn.commit()
+            except BaseException:
+                await conn.invalidate()  # closing the session is what surely frees its lock
+                raise
+
+
+async def lock_routing(tx: Tx, app_id: str) -> None:
+    """Serialise routing decisions of one app across nodes until commit (PostgreSQL advisory lock).
+
+    Each statement after it sees every commit made before it was granted, so a node that assigns,
+    transfers or requeues works from the agents' real loads. SQLite serialises writers by itself.
+    """
+    if tx.dialect.name == "postgresql":
+        await tx.execute(sa.select(sa.func.pg_advisory_xact_lock(ROUTING_LOCK_CLASS, sa.func.hashtext(app_id))))
 
 
 async def insert_agent(tx: Tx, values: dict[str, Any], group_names: Iterable[str]) -> None:
@@ -42,7 +108,9 @@ async def set_agent_groups(tx: Tx, agent_id: str, app_id: str, group_names: Iter
 async def _groups_of(tx: Tx, agent_ids: list[str]) -> dict[str, tuple[str, ...]]:
     found: dict[str, list[str]] = defaultdict(list)
     if agent_ids:
-        query = sa.select(agent_groups).where(agent_groups.c.agent_id.in_(agent_ids)).order_by(agent_groups.c.group_name)
+        query = (
+            sa.select(agent_groups).where(agent_groups.c.agent_id.in_(agent_ids)).order_by(agent_groups.c.group_name)
+        )
         for row in await tx.execute(query):
             found[row.agent_id].append(row.group_name)
     return {a: tuple(found[a]) for a in agent_ids}
@@ -106,11 +174,30 @@ async def online_loads(tx: Tx, app_id: str, group: str | None, lock: bool) -> li
         loads = {agent_id: n for agent_id, n in await tx.execute(count_query)}
     return [
         AgentLoad(
-            r.agent_id, r.level, loads.get(r.agent_id, 0), r.max_concurrent, utc_required(r.idle_since),
+            r.agent_id,
+            r.level,
+            loads.get(r.agent_id, 0),
+            r.max_concurrent,
+            utc_required(r.idle_since),
             frozenset(groups_by_id[r.agent_id]),
         )
         for r in rows
     ]
+
+
+async def loads_of_app(tx: Tx, app_id: str) -> dict[str, int]:
+    """Active conversations per agent of the app (agents without any are absent)."""
+    query = (
+        sa.select(conversations.c.agent_id, sa.func.count())
+        .where(conversations.c.app_id == app_id, conversations.c.status == "active")
+        .group_by(conversations.c.agent_id)
+    )
+    return {agent_id: int(n) for agent_id, n in await tx.execute(query) if agent_id}
+
+
+async def count_admins(tx: Tx, app_id: str) -> int:
+    query = sa.select(sa.func.count()).where(agents.c.app_id == app_id, agents.c.role == "admin")
+    return int((await tx.execute(query)).scalar_one())
 
 
 async def load_of(tx: Tx, agent_id: str) -> int:

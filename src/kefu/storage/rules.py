@@ -18,8 +18,25 @@ def rule_from(row: Any) -> Rule:
     return Rule(row.rule_id, conditions, combine, row.group_name, row.min_level, row.queue_priority)
 
 
+def rule_record(row: Any) -> dict[str, Any]:
+    """A rule as the API shows it (protocol §2)."""
+    return {
+        "id": row.rule_id,
+        "name": row.name,
+        "match": row.match,
+        "group": row.group_name,
+        "min_level": row.min_level,
+        "queue_priority": row.queue_priority,
+        "position": row.position,
+    }
+
+
 async def list_rule_rows(tx: Tx, app_id: str) -> list[Any]:
-    query = sa.select(routing_rules).where(routing_rules.c.app_id == app_id).order_by(routing_rules.c.position)
+    query = (
+        sa.select(routing_rules)
+        .where(routing_rules.c.app_id == app_id)
+        .order_by(routing_rules.c.position, routing_rules.c.rule_id)
+    )
     return list(await tx.execute(query))
 
 
@@ -55,6 +72,4 @@ async def update_rule(tx: Tx, app_id: str, rule_id: str, values: dict[str, Any])
 
 
 async def delete_rule(tx: Tx, app_id: str, rule_id: str) -> None:
-    await tx.execute(
-        routing_rules.delete().where(routing_rules.c.app_id == app_id, routing_rules.c.rule_id == rule_id)
-    )
+    await tx.execute(routing_rules.delete().where(routing_rules.c.app_id == app_id, routing_rules.c.rule_id == rule_id))

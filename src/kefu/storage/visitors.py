@@ -46,8 +46,13 @@ async def upsert_visitor(
                 async with tx.begin_nested():
                     await tx.execute(
                         visitors.insert().values(
-                            visitor_id=new_id("v"), app_id=app_id, user_id=user_id, name=name, tags=tags or {},
-                            client_tags=client_tags or {}, created_at=now,
+                            visitor_id=new_id("v"),
+                            app_id=app_id,
+                            user_id=user_id,
+                            name=name,
+                            tags=tags or {},
+                            client_tags=client_tags or {},
+                            created_at=now,
                         )
                     )
             except IntegrityError:  # another device of the same user registered at the same moment
@@ -70,8 +75,13 @@ async def upsert_visitor(
     visitor_id = new_id("v")
     await tx.execute(
         visitors.insert().values(
-            visitor_id=visitor_id, app_id=app_id, user_id=None, name=name, tags={},
-            client_tags=client_tags or {}, created_at=now,
+            visitor_id=visitor_id,
+            app_id=app_id,
+            user_id=None,
+            name=name,
+            tags={},
+            client_tags=client_tags or {},
+            created_at=now,
         )
     )
     visitor = await get_visitor(tx, visitor_id)
