@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection
 from kefu.app import create_app
 from kefu.config import Settings
 from kefu.domain.clock import Clock
+from kefu.pubsub import PubSub
 from kefu.services.container import Services
 from kefu.storage.migrate import migrate
 
@@ -200,10 +201,15 @@ class Node:
 
 
 @contextlib.asynccontextmanager
-async def running_node(db_url: str, clock: Clock | None = None, **overrides: Any) -> AsyncIterator[Node]:
-    """A kefu node served by uvicorn on a free local port, stopped (and its sockets closed) on exit."""
-    settings = Settings(db=db_url, rate_limits="off", **overrides)
-    app = create_app(settings, clock=clock)
+async def running_node(
+    db_url: str, clock: Clock | None = None, pubsub: PubSub | None = None, **overrides: Any
+) -> AsyncIterator[Node]:
+    """A kefu node served by uvicorn on a free local port, stopped (and its sockets closed) on exit.
+
+    Nodes given the same `pubsub` share it, as nodes on one Redis would; `overrides` are Settings fields.
+    """
+    settings = Settings(**{"db": db_url, "rate_limits": "off", **overrides})
+    app = create_app(settings, clock=clock, pubsub=pubsub)
     await migrate(app.state.services.db)  # before any test shortcut writes; the node migrates again, idempotently
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

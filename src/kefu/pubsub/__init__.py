@@ -2,5 +2,6 @@
 
 from kefu.pubsub.base import Handler, PubSub, Subscription
 from kefu.pubsub.memory import MemoryPubSub
+from kefu.pubsub.redis import RedisPubSub
 
-__all__ = ["Handler", "MemoryPubSub", "PubSub", "Subscription"]
+__all__ = ["Handler", "MemoryPubSub", "PubSub", "RedisPubSub", "Subscription"]

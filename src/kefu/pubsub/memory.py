@@ -37,5 +37,8 @@ class MemoryPubSub:
         self.handlers[topic].add(handler)
         return _MemorySubscription(self, topic, handler)
 
+    async def start(self) -> None:
+        return None
+
     async def close(self) -> None:
         self.handlers.clear()

@@ -42,10 +42,19 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("kefu_write") else "BEGIN")
 
 
+def sqlite_sync_engine(url: str) -> sa.Engine:
+    """A plain (pysqlite) engine on the same file, for work run on a thread of its own (the message writer)."""
+    plain = make_url(url).set(drivername="sqlite").render_as_string(hide_password=False)
+    engine = sa.create_engine(plain, pool_size=1, max_overflow=0, connect_args={"check_same_thread": False})
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    sa.event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
 class Database:
     """One engine and the transaction boundary every service uses."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 5) -> None:
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
@@ -54,7 +63,10 @@ class Database:
             sa.event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             sa.event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         else:
-            self.engine = create_async_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # Each node holds at most 3 x pool_size connections: size it so that nodes x that < max_connections.
+            self.engine = create_async_engine(
+                self.url, pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True
+            )
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:

@@ -25,7 +25,7 @@ from kefu.domain.models import Actor
 from kefu.pubsub import Subscription
 from kefu.services.container import Services
 from kefu.services.events import agent_topic, app_topic, visitor_topic
-from kefu.services.records import ack_frame, conversation_record, message_frame
+from kefu.services.records import ack_frame, conversation_record
 from kefu.transport.ws import frames as f
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,8 @@ class Cursor:
     """What one connection has delivered of one conversation."""
 
     seq: int | None = None
-    pending: dict[int, dict[str, Any]] = field(default_factory=dict)
+    live_from: int | None = None  # this connection delivered live every seq in (live_from, seq]
+    pending: dict[int, bytes] = field(default_factory=dict)  # seq -> the message frame, serialised
     holds: int = 0  # a sync or gap fill is running: live messages wait in `pending`
     group: str | None = None
 
@@ -67,13 +68,16 @@ class Connection:
     # --- out --------------------------------------------------------------------------------------
 
     def emit(self, frame: dict[str, Any]) -> None:
+        self.emit_raw(orjson.dumps(frame))
+
+    def emit_raw(self, payload: bytes) -> None:
         if self.overflowed:
             return
         if self.out.qsize() >= self.services.settings.outbox_max_frames:
             self.overflowed = True  # a client this far behind gets closed; it reconnects and syncs
             self.out.put_nowait(None)
             return
-        self.out.put_nowait(orjson.dumps(frame))
+        self.out.put_nowait(payload)
 
     async def write_loop(self) -> None:
         while (item := await self.out.get()) is not None:
@@ -91,7 +95,7 @@ class Connection:
         frame = orjson.loads(payload)
         kind = frame.get("type")
         if kind == "message":
-            self.deliver(frame)
+            self.deliver(frame["session_id"], frame["seq"], payload)
         elif kind == "conversation":
             cursor = self.cursor(frame["session_id"], frame.get("last_seq"))
             cursor.group = frame.get("group")
@@ -112,18 +116,17 @@ class Connection:
     def cursor(self, session_id: str, last_seq: int | None = None) -> Cursor:
         cursor = self.cursors.get(session_id)
         if cursor is None:
-            cursor = self.cursors[session_id] = Cursor(seq=last_seq)
+            cursor = self.cursors[session_id] = Cursor(seq=last_seq, live_from=last_seq)
         return cursor
 
-    def deliver(self, frame: dict[str, Any]) -> None:
+    def deliver(self, session_id: str, seq: int, payload: bytes) -> None:
         """Emit a live message in seq order: drop repeats, hold early arrivals, fill gaps from the database."""
-        session_id, seq = frame["session_id"], frame["seq"]
         cursor = self.cursor(session_id, seq - 1)
         if cursor.seq is None:
-            cursor.seq = seq - 1
+            cursor.seq = cursor.live_from = seq - 1
         if seq <= cursor.seq:
             return
-        cursor.pending[seq] = frame
+        cursor.pending[seq] = payload
         if cursor.holds:
             return
         self.drain(cursor)
@@ -135,7 +138,7 @@ class Connection:
         for seq in [s for s in cursor.pending if s <= cursor.seq]:
             del cursor.pending[seq]
         while (nxt := cursor.pending.pop(cursor.seq + 1, None)) is not None:
-            self.emit(nxt)
+            self.emit_raw(nxt)
             cursor.seq += 1
 
     async def fill_gap(self, session_id: str) -> None:
@@ -146,9 +149,9 @@ class Connection:
                 first = min(cursor.pending)
                 if first > cursor.seq + 1:
                     missing = await self.services.chat.missing(self.actor, session_id, cursor.seq, first)
-                    for message in missing:
+                    for message, frame in zip(missing, await self.services.chat.frames(missing), strict=True):
                         if message.seq == cursor.seq + 1:
-                            self.emit(message_frame(message))
+                            self.emit(frame)
                             cursor.seq = message.seq
                     if cursor.seq + 1 < first:  # the database has no such seq: never wait on it again
                         cursor.seq = first - 1
@@ -203,7 +206,7 @@ class Connection:
         for conv in convs:
             place = await services.routing.queue_place(conv)
             listed.append(conversation_record(conv, None, *(place or (None, None))))
-            self.cursors[conv.session_id] = Cursor(seq=conv.last_seq, group=conv.group)
+            self.cursors[conv.session_id] = Cursor(seq=conv.last_seq, live_from=conv.last_seq, group=conv.group)
         frame: dict[str, Any] = {"type": "ready", "conversations": listed}
         if self.actor.kind == "visitor":
             visitor = await services.auth.visitor_profile(self.actor)
@@ -287,6 +290,7 @@ class Connection:
             case f.Ping():
                 self.emit({"type": "pong"})
             case f.Send():
+                await self.services.limits.message(actor.actor_id)
                 result = await chat.send(
                     actor, frame.session_id, frame.client_msg_id, frame.msg_type, frame.content, frame.attachment_id
                 )
@@ -308,7 +312,9 @@ class Connection:
             case f.Transfer():
                 await chat.transfer(actor, frame.session_id, frame.to_agent_id, frame.to_group, frame.note)
             case f.Feedback():
-                raise errors.InvalidFrame(f"Message {frame.seq} is not a bot answer.")
+                if chat.bot_flow is None:
+                    raise errors.InvalidFrame(f"Message {frame.seq} is not a bot answer.")
+                await chat.bot_flow.feedback(actor, frame.session_id, frame.seq, frame.helpful)
             case _:
                 raise errors.UnknownFrameType(f"Unknown frame type '{kind}'.")
 
@@ -317,8 +323,13 @@ class Connection:
         cursor.holds += 1
         try:
             messages, last_seq = await self.services.chat.sync(self.actor, frame.session_id, frame.after_seq)
-            for message in messages:
-                self.emit(message_frame(message))
+            # What this connection already delivered live is not sent again: one connection, each seq once.
+            live = (cursor.live_from, cursor.seq) if cursor.live_from is not None and cursor.seq is not None else (0, 0)
+            for message, replayed in zip(messages, await self.services.chat.frames(messages), strict=True):
+                if not live[0] < message.seq <= live[1]:
+                    self.emit(replayed)
+            if cursor.live_from is None:
+                cursor.live_from = last_seq
             cursor.seq = max(cursor.seq or 0, last_seq)
         finally:
             cursor.holds -= 1

@@ -9,10 +9,12 @@ from fastapi import APIRouter, WebSocket
 
 from kefu import errors
 from kefu.services.container import Services
+from kefu.transport.http.cors import origin_allowed
 from kefu.transport.ws.connection import Connection, error_frame
 
 router = APIRouter()
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
 
 
 async def _serve(ws: WebSocket, kind: str) -> None:
@@ -25,6 +27,14 @@ async def _serve(ws: WebSocket, kind: str) -> None:
             await ws.send_text(orjson.dumps(error_frame(exc)).decode())
             await ws.close(CLOSE_UNAUTHORIZED, exc.code)
         return
+    if kind == "visitor":
+        app = await services.admin.get_app(actor.app_id)
+        if not origin_allowed(app.settings.allowed_origins, ws.headers.get("origin")):
+            with contextlib.suppress(Exception):
+                refused = errors.Forbidden("This site is not among the app's allowed origins.")
+                await ws.send_text(orjson.dumps(error_frame(refused)).decode())
+                await ws.close(CLOSE_FORBIDDEN, refused.code)
+            return
     await Connection(ws, actor, services).run()
 
 

@@ -1,0 +1,257 @@
+"""Group commit for messages: every send that arrives while a batch is being written goes into the next one.
+
+One transaction (one fsync) per batch instead of per message, and on SQLite one hop to a
+dedicated writer thread per batch instead of one per statement (aiosqlite's cost). A send is
+acknowledged only when its batch has committed. A refused send (not a participant, closed
+chat) writes nothing and does not disturb the others; if the database itself refuses a batch,
+each of its sends is retried in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from kefu import errors
+from kefu.domain.ids import new_id
+from kefu.domain.models import Conversation, Message
+from kefu.storage.attachments import Attachment, attachment_from
+from kefu.storage.engine import Database, sqlite_sync_engine
+from kefu.storage.rows import conversation_from, message_from
+from kefu.storage.tables import attachments, conversations, messages
+from kefu.storage.webhooks import INSERT_DELIVERIES
+
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    session_id: str
+    sender: str
+    sender_id: str | None
+    msg_type: str
+    content: str
+    created_at: dt.datetime
+    check: Callable[[Conversation], None]
+    """Raises a KefuError when the sender may not write into the conversation as it is now."""
+    client_msg_id: str | None = None
+    attachment_id: str | None = None
+    uploader_kind: str | None = None
+    """Whose upload `attachment_id` must be: the sender's own (kind "visitor" or "agent", id `sender_id`)."""
+    confidence: float | None = None
+    article_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    message: Message
+    conversation: Conversation
+    """The conversation as it was when the message was written (its participants then)."""
+    duplicate: bool
+    attachment: Attachment | None = None
+
+
+Outcome = Appended | errors.KefuError
+
+
+class _Statements:
+    """Built once: constructing SQLAlchemy statements per message costs more than running them."""
+
+    def __init__(self, lock_rows: bool) -> None:
+        select_conv = sa.select(conversations).where(conversations.c.session_id == sa.bindparam("sid"))
+        self.conversation = select_conv.with_for_update() if lock_rows else select_conv
+        self.by_client_id = sa.select(messages).where(
+            messages.c.session_id == sa.bindparam("sid"),
+            messages.c.sender_id == sa.bindparam("sender_id"),
+            messages.c.client_msg_id == sa.bindparam("cmid"),
+        )
+        self.bump = (
+            conversations.update()
+            .where(conversations.c.session_id == sa.bindparam("sid"))
+            .values(last_seq=conversations.c.last_seq + 1)
+            .returning(conversations.c.last_seq)
+        )
+        self.insert = messages.insert()
+        self.attachment = sa.select(attachments).where(
+            attachments.c.attachment_id == sa.bindparam("aid"),
+            attachments.c.app_id == sa.bindparam("app_id"),
+            attachments.c.uploader_kind == sa.bindparam("kind"),
+            attachments.c.uploader_id == sa.bindparam("uploader_id"),
+        )
+
+
+class MessageWriter:
+    def __init__(
+        self,
+        db: Database,
+        max_batch: int = MAX_BATCH,
+        outbox: Callable[[Conversation, Message], list[dict[str, Any]]] | None = None,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.db, self.max_batch, self.outbox, self.on_commit = db, max_batch, outbox, on_commit
+        self.statements = _Statements(lock_rows=not db.is_sqlite)
+        self._pending: list[tuple[NewMessage, asyncio.Future[Outcome]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._sync_engine: sa.Engine | None = None
+        if db.is_sqlite:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kefu-writer")
+            self._sync_engine = sqlite_sync_engine(db.url)
+        self.batches = 0
+        self.written = 0
+
+    async def append(self, item: NewMessage) -> Appended:
+        """Write one message (or find the one its client_msg_id already made); raises the refusal, if any."""
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        outcome = await future
+        if isinstance(outcome, errors.KefuError):
+            raise outcome
+        return outcome
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            items = [item for item, _ in batch]
+            try:
+                outcomes = await self._write(items)
+            except Exception as exc:  # the database is gone: every sender of the batch learns it
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.batches += 1
+            self.written += len(items)
+            if self.on_commit is not None:
+                self.on_commit()  # e.g. wake the search indexer
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if not future.done():
+                    future.set_result(outcome)
+
+    async def _write(self, items: list[NewMessage]) -> list[Outcome]:
+        if self._thread is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._thread, self._write_sqlite, items)
+        try:
+            async with self.db.transaction() as tx:
+                return await tx.run_sync(self._append_all, items)
+        except IntegrityError:  # another node wrote the same client_msg_id meanwhile: one by one
+            results: list[Outcome] = []
+            for item in items:
+                results.append(await self._write_one_async(item))
+            return results
+
+    async def _write_one_async(self, item: NewMessage) -> Outcome:
+        for attempt in range(2):
+            try:
+                async with self.db.transaction() as tx:
+                    return (await tx.run_sync(self._append_all, [item]))[0]
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _write_sqlite(self, items: list[NewMessage]) -> list[Outcome]:
+        assert self._sync_engine is not None
+        try:
+            return self._in_transaction(items)
+        except IntegrityError:
+            return [self._in_transaction([item])[0] for item in items]
+
+    def _in_transaction(self, items: list[NewMessage]) -> list[Outcome]:
+        assert self._sync_engine is not None
+        with self._sync_engine.connect() as conn:
+            conn = conn.execution_options(kefu_write=True)
+            with conn.begin():
+                return self._append_all(conn, items)
+
+    def _append_all(self, conn: sa.Connection, items: Sequence[NewMessage]) -> list[Outcome]:
+        return [self._append_one(conn, item) for item in items]
+
+    def _append_one(self, conn: sa.Connection, item: NewMessage) -> Outcome:
+        """Checks first, writes last: a refused item leaves nothing behind in the shared transaction."""
+        s = self.statements
+        row = conn.execute(s.conversation, {"sid": item.session_id}).first()
+        if row is None:
+            return errors.ConversationNotFound(f"No conversation '{item.session_id}'.")
+        conv = conversation_from(row)
+        try:
+            item.check(conv)
+        except errors.KefuError as refused:
+            return refused
+        if item.client_msg_id is not None:
+            params = {"sid": item.session_id, "sender_id": item.sender_id, "cmid": item.client_msg_id}
+            existing = conn.execute(s.by_client_id, params).first()
+            if existing is not None:
+                found = message_from(existing)
+                return Appended(found, conv, duplicate=True, attachment=self._attachment(conn, conv, item))
+        if conv.status == "closed":
+            return errors.ConversationClosed(f"Conversation '{item.session_id}' is closed.")
+        attachment = self._attachment(conn, conv, item)
+        if item.attachment_id is not None and attachment is None:
+            return errors.AttachmentNotFound(f"No upload '{item.attachment_id}' of yours.")
+        seq = int(conn.execute(s.bump, {"sid": item.session_id}).scalar_one())
+        message = Message(
+            message_id=new_id("m"),
+            session_id=item.session_id,
+            seq=seq,
+            client_msg_id=item.client_msg_id,
+            sender=item.sender,
+            sender_id=item.sender_id,
+            msg_type=item.msg_type,
+            content=item.content,
+            created_at=item.created_at,
+            attachment_id=item.attachment_id,
+            confidence=item.confidence,
+            article_id=item.article_id,
+        )
+        conn.execute(
+            s.insert,
+            {
+                "message_id": message.message_id,
+                "session_id": message.session_id,
+                "seq": seq,
+                "client_msg_id": message.client_msg_id,
+                "sender": message.sender,
+                "sender_id": message.sender_id,
+                "msg_type": message.msg_type,
+                "content": message.content,
+                "attachment_id": message.attachment_id,
+                "confidence": message.confidence,
+                "article_id": message.article_id,
+                "created_at": message.created_at,
+            },
+        )
+        if self.outbox is not None and (deliveries := self.outbox(conv, message)):
+            conn.execute(INSERT_DELIVERIES, deliveries)  # the outbox: committed with the message or not at all
+        return Appended(message, conv, duplicate=False, attachment=attachment)
+
+    def _attachment(self, conn: sa.Connection, conv: Conversation, item: NewMessage) -> Attachment | None:
+        """The sender's own upload in the conversation's app, or None."""
+        if item.attachment_id is None:
+            return None
+        params = {
+            "aid": item.attachment_id,
+            "app_id": conv.app_id,
+            "kind": item.uploader_kind,
+            "uploader_id": item.sender_id,
+        }
+        row = conn.execute(self.statements.attachment, params).first()
+        return attachment_from(row) if row is not None else None
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()

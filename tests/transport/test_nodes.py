@@ -1,0 +1,44 @@
+"""Several nodes sharing one PostgreSQL database and Redis: a conversation spread over three nodes."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+from tests.conftest import REDIS_URL, fresh_pg_database
+from tests.helpers import running_node
+
+pytestmark = pytest.mark.redis
+
+
+async def test_every_device_on_every_node_gets_every_message_in_order() -> None:
+    assert REDIS_URL is not None
+    async with fresh_pg_database() as url, contextlib.AsyncExitStack() as stack:
+        a, b, c = [await stack.enter_async_context(running_node(url, redis=REDIS_URL)) for _ in range(3)]
+        app = await a.create_app()
+        info = await a.add_agent(app)
+        agent = await b.agent(app, info["email"])
+        visitor = await a.visitor(app, "U-3nodes")
+        sid = (await visitor.open_chat())["session_id"]
+        assigned = await agent.expect("assigned", session_id=sid)  # routed on node A, told on node B
+        assert assigned["session_id"] == sid
+        await visitor.expect("conversation", session_id=sid, status="active")
+        phone = await c.visitor(app, "U-3nodes")
+        assert [conv["session_id"] for conv in phone.ready["conversations"]] == [sid]
+
+        sent = []
+        for i in range(30):
+            sender = (visitor, agent, phone)[i % 3]
+            sent.append(await sender.text(sid, f"第{i}条 from {sender.label}"))
+        assert [ack["seq"] for ack in sent] == list(range(1, 31))
+        for client in (visitor, agent, phone):
+            await client.expect("message", session_id=sid, seq=30)
+            got = [f["seq"] for f in client.seen if f.get("type") == "message" and f["session_id"] == sid]
+            assert got == list(range(1, 31)), client.label
+
+        await agent.send("typing", session_id=sid)
+        assert (await phone.expect("typing", session_id=sid))["sender"] == "agent"
+        await phone.send("close", session_id=sid)
+        await agent.expect("conversation", session_id=sid, status="closed")
+        await visitor.expect("conversation", session_id=sid, status="closed")
