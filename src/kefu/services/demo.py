@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from kefu.bot import Bot
+from kefu.bot.articles import parse_articles
 from kefu.domain.clock import Clock
 from kefu.services.admin import AdminService
+from kefu.services.kb import KbArticleSource, KbService
 from kefu.storage import Database
 from kefu.storage import apps as app_store
 
+DEMO_KB = Path(__file__).resolve().parent.parent / "data" / "demo_kb.json"  # a Chinese e-commerce FAQ
 DEMO_PASSWORD = "kefu-demo-2026"  # noqa: S105 - the published password of the local demo only
 DEMO_ADMIN = "admin@demo.kefu"
 DEMO_AGENTS = (
@@ -28,6 +33,7 @@ class DemoApp:
 async def ensure_demo_app(db: Database, clock: Clock) -> DemoApp:
     """The demo app, made on first run with its admin and agents; the same one on every later run."""
     admin = AdminService(db, clock)
+    kb_bot = Bot(KbArticleSource(db))
     logins = ((DEMO_ADMIN, DEMO_PASSWORD), *((email, DEMO_PASSWORD) for email, *_ in DEMO_AGENTS))
     async with db.transaction() as tx:
         known = await app_store.get_marker(tx, "demo_app_id")
@@ -37,6 +43,8 @@ async def ensure_demo_app(db: Database, clock: Clock) -> DemoApp:
     created = await admin.create_app("Demo shop 演示商城", DEMO_ADMIN, DEMO_PASSWORD)
     for email, name, groups, level in DEMO_AGENTS:
         await admin.add_agent(created.app_id, email, DEMO_PASSWORD, name, groups, level, 5)
+    articles = parse_articles(DEMO_KB.read_bytes(), DEMO_KB.name)
+    await KbService(db, clock, kb_bot).import_articles(created.app_id, articles)
     async with db.transaction() as tx:
         await app_store.set_marker(tx, "demo_app_id", created.app_id)
     return DemoApp(created.app_id, created.secret, created.api_key, logins)

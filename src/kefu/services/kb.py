@@ -1,0 +1,177 @@
+"""The knowledge base: article CRUD and imports (all-or-nothing), and the bot's view of it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kefu import errors
+from kefu.bot import Bot, BotAnswer, KbArticle
+from kefu.bot.articles import ArticleInput, check_article_id
+from kefu.domain.clock import Clock, iso
+from kefu.storage import Database
+from kefu.storage import apps as app_store
+from kefu.storage import kb as kb_store
+from kefu.storage.kb import StoredArticle
+
+IMPORT_CHUNK = 200
+MAX_PAGE = 200
+
+
+class ArticleNotFound(errors.NotFound):
+    code = "article_not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    created: int
+    updated: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArticlePage:
+    items: list[StoredArticle]
+    next_cursor: str | None
+
+
+def article_record(article: StoredArticle) -> dict[str, Any]:
+    """An article as the API shows it (the §7 fields, plus timestamps)."""
+    return {
+        "id": article.article_id,
+        "question": article.question,
+        "similar": list(article.similar),
+        "answer": article.answer,
+        "category": article.category,
+        "created_at": iso(article.created_at),
+        "updated_at": iso(article.updated_at),
+    }
+
+
+def _encode_cursor(article_id: str) -> str:
+    return base64.urlsafe_b64encode(article_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise errors.BadRequest("cursor is not one this API returned.") from None
+
+
+def _columns(article: ArticleInput) -> dict[str, Any]:
+    return {
+        "article_id": article.article_id,
+        "question": article.question,
+        "similar": list(article.similar),
+        "answer": article.answer,
+        "category": article.category,
+    }
+
+
+class KbArticleSource:
+    """The bot's read-only view of the knowledge base (see `kefu.bot.ArticleSource`)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def kb_version(self, app_id: str) -> int:
+        async with self.db.read() as tx:
+            return await kb_store.get_version(tx, app_id)
+
+    async def kb_articles(self, app_id: str) -> tuple[int, list[KbArticle]]:
+        async with self.db.read() as tx, tx.begin():  # the version and the articles from one snapshot
+            version = await kb_store.get_version(tx, app_id)
+            stored = await kb_store.all_articles(tx, app_id)
+        articles = [KbArticle(a.article_id, a.question, a.similar, a.answer, a.category) for a in stored]
+        return version, articles
+
+
+class KbService:
+    def __init__(self, db: Database, clock: Clock, bot: Bot) -> None:
+        self.db, self.clock, self.bot = db, clock, bot
+
+    async def list_articles(self, app_id: str, limit: int = 50, cursor: str | None = None) -> ArticlePage:
+        if not 1 <= limit <= MAX_PAGE:
+            raise errors.BadRequest(f"limit must be between 1 and {MAX_PAGE}.")
+        after = _decode_cursor(cursor) if cursor else None
+        async with self.db.read() as tx:
+            items = await kb_store.list_articles(tx, app_id, after, limit + 1)
+        more = len(items) > limit
+        items = items[:limit]
+        return ArticlePage(items, _encode_cursor(items[-1].article_id) if more else None)
+
+    async def get_article(self, app_id: str, article_id: str) -> StoredArticle:
+        async with self.db.read() as tx:
+            found = await kb_store.get_article(tx, app_id, article_id)
+        if found is None:
+            raise ArticleNotFound(f"No article '{article_id}' in this app's knowledge base.")
+        return found
+
+    async def create_article(self, app_id: str, article: ArticleInput) -> StoredArticle:
+        now = self.clock.now()
+        async with self.db.transaction() as tx:
+            if await kb_store.get_article(tx, app_id, article.article_id) is not None:
+                raise errors.AlreadyExists(f"Article '{article.article_id}' exists; PUT it to change it.")
+            row = _columns(article) | {"app_id": app_id, "created_at": now, "updated_at": now}
+            await kb_store.insert_articles(tx, [row])
+            await kb_store.bump_version(tx, app_id)
+            created = await kb_store.get_article(tx, app_id, article.article_id)
+        assert created is not None
+        return created
+
+    async def replace_article(self, app_id: str, article: ArticleInput) -> StoredArticle:
+        now = self.clock.now()
+        async with self.db.transaction() as tx:
+            if await kb_store.get_article(tx, app_id, article.article_id) is None:
+                raise ArticleNotFound(f"No article '{article.article_id}' in this app's knowledge base.")
+            await kb_store.update_articles(tx, app_id, [_columns(article)], now)
+            await kb_store.bump_version(tx, app_id)
+            replaced = await kb_store.get_article(tx, app_id, article.article_id)
+        assert replaced is not None
+        return replaced
+
+    async def delete_article(self, app_id: str, article_id: str) -> None:
+        check_article_id(article_id)
+        async with self.db.transaction() as tx:
+            if not await kb_store.delete_article(tx, app_id, article_id):
+                raise ArticleNotFound(f"No article '{article_id}' in this app's knowledge base.")
+            await kb_store.bump_version(tx, app_id)
+
+    async def import_articles(
+        self, app_id: str, articles: list[ArticleInput], progress: Callable[[int], None] | None = None
+    ) -> ImportResult:
+        """Create or update (by id) every article in one transaction: all of them, or none on any error."""
+        now = self.clock.now()
+        async with self.db.transaction() as tx:
+            if await app_store.get_app(tx, app_id) is None:
+                raise errors.AppNotFound(f"No app '{app_id}'.")
+            existing = await kb_store.article_ids(tx, app_id)
+            created = updated = 0
+            for start in range(0, len(articles), IMPORT_CHUNK):
+                chunk = articles[start : start + IMPORT_CHUNK]
+                new = [
+                    _columns(a) | {"app_id": app_id, "created_at": now, "updated_at": now}
+                    for a in chunk
+                    if a.article_id not in existing
+                ]
+                changed = [_columns(a) for a in chunk if a.article_id in existing]
+                await kb_store.insert_articles(tx, new)
+                await kb_store.update_articles(tx, app_id, changed, now)
+                created += len(new)
+                updated += len(changed)
+                if progress is not None:
+                    progress(len(chunk))
+            if articles:
+                await kb_store.bump_version(tx, app_id)
+        return ImportResult(created, updated)
+
+    async def ask(self, app_id: str, question: str) -> BotAnswer:
+        """The bot's answer at the app's own threshold (app setting `bot_threshold`, default 0.7)."""
+        async with self.db.read() as tx:
+            app = await app_store.get_app(tx, app_id)
+        if app is None:
+            raise errors.AppNotFound(f"No app '{app_id}'.")
+        return await self.bot.answer(app_id, question, app.settings.bot_threshold)
