@@ -10,6 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from kefu.domain.models import Conversation, Message, Visitor
+from kefu.storage import search as search_index
+from kefu.storage.attachments import Attachment, attachments_by_id
 from kefu.storage.engine import Database, Tx
 from kefu.storage.rows import conversation_from, message_from, visitor_from
 from kefu.storage.tables import conversations, messages, visitors
@@ -31,7 +33,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _where(flt: ArchiveFilter) -> list[Any]:
+def _where(flt: ArchiveFilter, dialect: str) -> list[Any]:
     c = conversations.c
     clauses: list[Any] = [c.app_id == flt.app_id]
     if flt.start is not None:
@@ -52,23 +54,57 @@ def _where(flt: ArchiveFilter) -> list[Any]:
             )
         )
     if flt.q:
-        pattern = _like(flt.q)
-        in_messages = sa.select(messages.c.session_id).where(
-            messages.c.session_id == c.session_id, messages.c.content.like(pattern, escape="\\")
-        )
-        clauses.append(sa.or_(c.context.like(pattern, escape="\\"), sa.exists(in_messages)))
+        # The full-text index (storage/search.py): it trails commits by the indexer's lag (well under 1 s).
+        clauses.append(search_index.match_clause(dialect, search_index.parse_query(flt.q), conversations))
     return clauses
 
 
 async def search(tx: Tx, flt: ArchiveFilter, limit: int, after: tuple[dt.datetime, str] | None) -> list[Conversation]:
     """Conversations matching `flt`, newest first, the page after the keyset `after` (created_at, session_id)."""
     c = conversations.c
-    query = sa.select(conversations).where(*_where(flt))
+    query = sa.select(conversations).where(*_where(flt, tx.dialect.name))
     if after is not None:
         created, sid = after
         query = query.where(sa.or_(c.created_at < created, sa.and_(c.created_at == created, c.session_id < sid)))
     query = query.order_by(c.created_at.desc(), c.session_id.desc()).limit(limit)
     return [conversation_from(r) for r in await tx.execute(query)]
+
+
+async def count(tx: Tx, flt: ArchiveFilter) -> int:
+    """How many conversations match `flt` (for a progress bar)."""
+    query = sa.select(sa.func.count()).select_from(conversations).where(*_where(flt, tx.dialect.name))
+    return int((await tx.execute(query)).scalar_one())
+
+
+async def matching_texts(tx: Tx, session_ids: list[str], terms: list[str]) -> dict[str, str]:
+    """For each conversation, the first text holding one of `terms` (case-insensitive): the context, else the
+    earliest such message. Only the few conversations of one page are read, to build their snippets."""
+    if not session_ids or not terms:
+        return {}
+    found: dict[str, str] = {}
+
+    def holds(column: Any) -> Any:
+        return sa.or_(*(sa.func.lower(column).like(_like(t), escape="\\") for t in terms))
+
+    contexts = sa.select(conversations.c.session_id, conversations.c.context).where(
+        conversations.c.session_id.in_(session_ids), holds(conversations.c.context)
+    )
+    for sid, context in await tx.execute(contexts):
+        found[sid] = context
+    rest = [sid for sid in session_ids if sid not in found]
+    if rest:
+        ranked = (
+            sa.select(
+                messages.c.session_id,
+                messages.c.content,
+                sa.func.row_number().over(partition_by=messages.c.session_id, order_by=messages.c.seq).label("n"),
+            )
+            .where(messages.c.session_id.in_(rest), holds(messages.c.content))
+            .subquery()
+        )
+        for sid, content in await tx.execute(sa.select(ranked.c.session_id, ranked.c.content).where(ranked.c.n == 1)):
+            found[sid] = content
+    return found
 
 
 async def messages_of(tx: Tx, session_ids: list[str]) -> dict[str, list[Message]]:
@@ -93,8 +129,9 @@ async def visitors_of(tx: Tx, visitor_ids: list[str]) -> dict[str, Visitor]:
 
 async def stream(
     db: Database, flt: ArchiveFilter, batch: int = 200
-) -> AsyncIterator[tuple[Conversation, Visitor | None, list[Message]]]:
-    """Every matching conversation with its visitor and messages, a batch at a time (constant memory)."""
+) -> AsyncIterator[tuple[Conversation, Visitor | None, list[Message], dict[str, Attachment]]]:
+    """Every matching conversation with its visitor, messages and their attachments, a batch at a time
+    (memory bounded by one batch, whatever the archive's size)."""
     after: tuple[dt.datetime, str] | None = None
     while True:
         async with db.read() as tx:
@@ -103,8 +140,11 @@ async def stream(
                 return
             by_sid = await messages_of(tx, [conv.session_id for conv in page])
             people = await visitors_of(tx, [conv.visitor_id for conv in page])
+            files = await attachments_by_id(
+                tx, [m.attachment_id for ms in by_sid.values() for m in ms if m.attachment_id]
+            )
         for conv in page:
-            yield conv, people.get(conv.visitor_id), by_sid[conv.session_id]
+            yield conv, people.get(conv.visitor_id), by_sid[conv.session_id], files
         last = page[-1]
         after = (last.created_at, last.session_id)
         if len(page) < batch:

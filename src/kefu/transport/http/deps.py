@@ -28,14 +28,25 @@ def bearer(request: Request) -> str:
 
 
 async def caller(request: Request, svc: ServicesDep) -> Actor:
-    """An agent (token) or an app's API key."""
-    return await svc.auth.actor_from_bearer(bearer(request))
+    """An agent (token) or an app's API key; a visitor token is refused (it would read the app's archive)."""
+    actor = await svc.auth.actor_from_bearer(bearer(request))
+    if actor.kind == "visitor":
+        raise errors.Unauthorized("This endpoint takes an agent token or an API key, not a visitor token.")
+    return actor
 
 
 async def any_caller(request: Request, svc: ServicesDep) -> Actor:
-    """An agent, an API key, or a visitor (uploads)."""
+    """An agent, an API key, or a visitor (uploads): `actor_from_bearer` takes visitor tokens as they are."""
     token = bearer(request)
     return await svc.auth.actor_from_bearer(token)
+
+
+async def visitor_or_agent(request: Request, svc: ServicesDep) -> Actor:
+    """A visitor token or an agent token (no API key)."""
+    actor = await svc.auth.actor_from_bearer(bearer(request))
+    if actor.kind not in ("visitor", "agent"):
+        raise errors.Unauthorized("This endpoint takes a visitor or agent token.")
+    return actor
 
 
 async def admin(actor: Annotated[Actor, Depends(caller)]) -> Actor:
@@ -54,3 +65,5 @@ async def api_key(request: Request, svc: ServicesDep) -> Actor:
 Caller = Annotated[Actor, Depends(caller)]
 Admin = Annotated[Actor, Depends(admin)]
 ApiKey = Annotated[Actor, Depends(api_key)]
+AnyCaller = Annotated[Actor, Depends(any_caller)]
+VisitorOrAgent = Annotated[Actor, Depends(visitor_or_agent)]
