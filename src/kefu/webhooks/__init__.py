@@ -1,0 +1,1 @@
+"""Signed webhook deliveries: registration, the transactional outbox, and the delivery worker."""

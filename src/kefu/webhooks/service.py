@@ -1,0 +1,203 @@
+"""Registering webhooks and writing their deliveries into the outbox, in the transaction of the change."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import secrets
+import socket
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from kefu import errors
+from kefu.config import Settings
+from kefu.domain.clock import Clock, iso
+from kefu.domain.ids import new_id
+from kefu.domain.models import Actor, Conversation, Message
+from kefu.services.records import message_frame
+from kefu.storage import Database, Tx
+from kefu.storage import webhooks as webhook_store
+from kefu.storage.rows import utc
+
+EVENTS = (
+    "conversation.created",
+    "conversation.queued",
+    "conversation.assigned",
+    "conversation.transferred",
+    "conversation.handoff",
+    "conversation.closed",
+    "message.created",
+)
+SUBSCRIPTIONS_TTL_S = 2.0  # how soon a webhook registered on another node starts receiving this node's events
+
+
+def _is_private(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    return bool(
+        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified
+    )
+
+
+async def check_url(url: str, allow_private: bool) -> None:
+    """http(s) only; a host that is or resolves to a loopback or private address is refused (SSRF)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise errors.BadRequest("A webhook URL is an http:// or https:// URL with a host.")
+    if allow_private:
+        return
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise errors.BadRequest(f"The webhook host '{parts.hostname}' does not resolve.") from exc
+    if any(_is_private(str(info[4][0])) for info in infos):
+        raise errors.BadRequest(
+            "Webhook URLs on loopback or private addresses are refused (set KEFU_WEBHOOK_ALLOW_PRIVATE=true to allow)."
+        )
+
+
+def webhook_record(row: Any, with_secret: bool = False) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": row.webhook_id,
+        "url": row.url,
+        "events": list(row.events),
+        "created_at": iso(utc(row.created_at)),
+    }
+    if with_secret:
+        record["secret"] = row.secret
+    return record
+
+
+def delivery_record(row: Any) -> dict[str, Any]:
+    return {
+        "delivery_id": row.delivery_id,
+        "event": row.event,
+        "status": row.status,
+        "attempts": row.attempts,
+        "last_status_code": row.last_status_code,
+        "created_at": iso(utc(row.created_at)),
+        "delivered_at": iso(utc(row.delivered_at)),
+    }
+
+
+class WebhookService:
+    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
+        self.db, self.clock, self.settings = db, clock, settings
+        self._subscriptions: dict[str, list[tuple[str, frozenset[str]]]] = {}
+        self._loaded_at: float | None = None
+        self.wake = asyncio.Event()
+
+    # --- administration ------------------------------------------------------------------------
+
+    async def create(self, actor: Actor, url: str, events: list[str], secret: str | None) -> dict[str, Any]:
+        unknown = sorted(set(events) - set(EVENTS))
+        if not events or unknown:
+            raise errors.BadRequest(f"events are some of {', '.join(EVENTS)}" + (f"; not {unknown}" if unknown else ""))
+        await check_url(url, self.settings.webhook_allow_private)
+        values: dict[str, Any] = {
+            "webhook_id": new_id("wh"),
+            "app_id": actor.app_id,
+            "url": url,
+            "events": sorted(set(events)),
+            "secret": secret or "whsec_" + secrets.token_urlsafe(32),
+            "created_at": self.clock.now(),
+        }
+        async with self.db.transaction() as tx:
+            await webhook_store.insert_webhook(tx, values)
+            row = await webhook_store.get_webhook(tx, actor.app_id, values["webhook_id"])
+        await self.refresh()
+        return webhook_record(row, with_secret=True)
+
+    async def list_for(self, actor: Actor) -> list[dict[str, Any]]:
+        async with self.db.read() as tx:
+            return [webhook_record(r) for r in await webhook_store.list_webhooks(tx, actor.app_id)]
+
+    async def get(self, actor: Actor, webhook_id: str) -> dict[str, Any]:
+        async with self.db.read() as tx:
+            row = await webhook_store.get_webhook(tx, actor.app_id, webhook_id)
+        if row is None:
+            raise errors.NotFound(f"No webhook '{webhook_id}'.")
+        return webhook_record(row)
+
+    async def delete(self, actor: Actor, webhook_id: str) -> None:
+        async with self.db.transaction() as tx:
+            if not await webhook_store.delete_webhook(tx, actor.app_id, webhook_id, self.clock.now()):
+                raise errors.NotFound(f"No webhook '{webhook_id}'.")
+        await self.refresh()
+
+    async def deliveries(self, actor: Actor, webhook_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+        if not 1 <= limit <= 200:
+            raise errors.BadRequest("limit is between 1 and 200.")
+        try:
+            before = int(cursor) if cursor else None
+        except ValueError as exc:
+            raise errors.BadRequest("cursor is not one this API gave out.") from exc
+        async with self.db.read() as tx:
+            if await webhook_store.get_webhook(tx, actor.app_id, webhook_id) is None:
+                raise errors.NotFound(f"No webhook '{webhook_id}'.")
+            rows = await webhook_store.list_deliveries(tx, webhook_id, limit + 1, before)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {"items": [delivery_record(r) for r in rows], "next_cursor": str(rows[-1].id) if more else None}
+
+    # --- the outbox ------------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Reload which webhooks listen to which events (every few seconds, and at once after a change here)."""
+        async with self.db.read() as tx:
+            subscriptions = await webhook_store.active_subscriptions(tx)
+        fresh: dict[str, list[tuple[str, frozenset[str]]]] = {}
+        for app_id, webhook_id, events in subscriptions:
+            fresh.setdefault(app_id, []).append((webhook_id, frozenset(events)))
+        self._subscriptions = fresh
+        self._loaded_at = asyncio.get_running_loop().time()
+
+    async def refresh_if_stale(self) -> None:
+        if self._loaded_at is None or asyncio.get_running_loop().time() - self._loaded_at > SUBSCRIPTIONS_TTL_S:
+            await self.refresh()
+
+    def outbox_rows(
+        self, app_id: str, event: str, ordering_key: str, data: dict[str, Any], now: dt.datetime
+    ) -> list[dict[str, Any]]:
+        """The delivery rows one event makes: one per webhook of the app that listens to it (usually none)."""
+        rows = []
+        for webhook_id, events in self._subscriptions.get(app_id, ()):
+            if event not in events:
+                continue
+            delivery_id = new_id("dlv")
+            body = {"delivery_id": delivery_id, "event": event, "created_at": iso(now), "app_id": app_id, "data": data}
+            rows.append(
+                {
+                    "delivery_id": delivery_id,
+                    "webhook_id": webhook_id,
+                    "app_id": app_id,
+                    "event": event,
+                    "ordering_key": ordering_key,
+                    "body": orjson.dumps(body).decode(),
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+            )
+        return rows
+
+    async def enqueue(self, tx: Tx, app_id: str, event: str, ordering_key: str, data: dict[str, Any]) -> None:
+        """Write the deliveries of an event in the caller's transaction: committed with the change, or not at all."""
+        rows = self.outbox_rows(app_id, event, ordering_key, data, self.clock.now())
+        if rows:
+            await tx.execute(webhook_store.INSERT_DELIVERIES, rows)
+            self.wake.set()
+
+
+def message_outbox(service: WebhookService) -> Callable[[Conversation, Message], list[dict[str, Any]]]:
+    """The message writer's hook: the `message.created` deliveries of a message, written in its batch."""
+
+    def rows(conv: Conversation, message: Message) -> list[dict[str, Any]]:
+        data = {k: v for k, v in message_frame(message).items() if k != "type"}
+        return service.outbox_rows(conv.app_id, "message.created", conv.session_id, data, message.created_at)
+
+    return rows
