@@ -1,0 +1,143 @@
+"""Abuse limits: fixed-window counters per key, in memory on one node or in Redis across nodes.
+
+What each limit defends (see docs/security.md):
+- logins per IP: password guessing from one place; failures per account and IP: lockout of a
+  guessed account from that IP only, so the owner can still sign in from elsewhere; failures per
+  account from everywhere: a slow, spread-out guess;
+- visitor sessions per IP: scripted creation of visitors;
+- messages per sender per minute: flooding a conversation or the archive;
+- uploads per uploader per hour: filling the disk.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import redis.asyncio as aioredis
+
+from kefu import errors
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    count: int
+    window_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    login_per_ip: Limit = Limit(20, 60)
+    login_failures_per_account_ip: Limit = Limit(5, 900)
+    login_failures_per_account: Limit = Limit(50, 3600)
+    visitor_sessions_per_ip: Limit = Limit(60, 60)
+    messages_per_sender: Limit = Limit(60, 60)
+    uploads_per_uploader: Limit = Limit(100, 3600)
+
+
+class Counter(Protocol):
+    async def add(self, key: str, window_s: int) -> tuple[int, float]:
+        """Count one more event for key in the current window; (count so far, seconds until the window ends)."""
+        ...
+
+    async def peek(self, key: str, window_s: int) -> tuple[int, float]: ...
+
+
+class MemoryCounter:
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
+        self._now = now
+        self._counts: dict[str, tuple[int, int]] = {}  # key -> (window number, count)
+
+    def _window(self, window_s: int) -> tuple[int, float]:
+        now = self._now()
+        number = int(now // window_s)
+        return number, (number + 1) * window_s - now
+
+    async def add(self, key: str, window_s: int) -> tuple[int, float]:
+        number, left = self._window(window_s)
+        seen, count = self._counts.get(key, (number, 0))
+        count = count + 1 if seen == number else 1
+        self._counts[key] = (number, count)
+        if len(self._counts) > 100_000:  # forget finished windows now and then
+            self._counts = {k: v for k, v in self._counts.items() if v[0] >= number - 1}
+        return count, left
+
+    async def peek(self, key: str, window_s: int) -> tuple[int, float]:
+        number, left = self._window(window_s)
+        seen, count = self._counts.get(key, (number, 0))
+        return (count if seen == number else 0), left
+
+
+class RedisCounter:
+    """The same windows in Redis (INCR + EXPIRE), so that every node counts together."""
+
+    def __init__(self, url: str) -> None:
+        self._client: aioredis.Redis = aioredis.Redis.from_url(url)
+
+    async def add(self, key: str, window_s: int) -> tuple[int, float]:
+        now = time.time()
+        number = int(now // window_s)
+        name = f"kefu:limit:{key}:{number}"
+        pipe = self._client.pipeline()
+        pipe.incr(name)
+        pipe.expire(name, window_s + 1)
+        count, _ = await pipe.execute()
+        return int(count), (number + 1) * window_s - now
+
+    async def peek(self, key: str, window_s: int) -> tuple[int, float]:
+        now = time.time()
+        number = int(now // window_s)
+        value = await self._client.get(f"kefu:limit:{key}:{number}")
+        return int(value or 0), (number + 1) * window_s - now
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class Limiter:
+    def __init__(self, counter: Counter, enabled: bool, settings: LimitSettings | None = None) -> None:
+        self.counter, self.enabled, self.settings = counter, enabled, settings or LimitSettings()
+
+    async def _take(self, key: str, limit: Limit, what: str) -> None:
+        if not self.enabled:
+            return
+        count, left = await self.counter.add(key, limit.window_s)
+        if count > limit.count:
+            raise errors.RateLimited(f"Too many {what}; try again later.", max(1, math.ceil(left)))
+
+    async def _refuse_if_over(self, key: str, limit: Limit, what: str) -> None:
+        if not self.enabled:
+            return
+        count, left = await self.counter.peek(key, limit.window_s)
+        if count >= limit.count:
+            raise errors.RateLimited(f"Too many {what}; try again later.", max(1, math.ceil(left)))
+
+    async def before_login(self, ip: str, app_id: str, email: str) -> None:
+        s = self.settings
+        await self._take(f"login-ip:{ip}", s.login_per_ip, "sign-in attempts from this address")
+        account = f"{app_id}:{email.lower()}"
+        await self._refuse_if_over(f"login-fail:{account}:{ip}", s.login_failures_per_account_ip, "failed sign-ins")
+        await self._refuse_if_over(f"login-fail:{account}", s.login_failures_per_account, "failed sign-ins")
+
+    async def login_failed(self, ip: str, app_id: str, email: str) -> None:
+        if not self.enabled:
+            return
+        s, account = self.settings, f"{app_id}:{email.lower()}"
+        await self.counter.add(f"login-fail:{account}:{ip}", s.login_failures_per_account_ip.window_s)
+        await self.counter.add(f"login-fail:{account}", s.login_failures_per_account.window_s)
+
+    async def visitor_session(self, ip: str) -> None:
+        await self._take(f"visitor-ip:{ip}", self.settings.visitor_sessions_per_ip, "new visitor sessions")
+
+    async def message(self, sender_id: str) -> None:
+        await self._take(f"send:{sender_id}", self.settings.messages_per_sender, "messages")
+
+    async def close(self) -> None:
+        if isinstance(self.counter, RedisCounter):
+            await self.counter.close()
+
+    async def upload(self, uploader_id: str) -> None:
+        await self._take(f"upload:{uploader_id}", self.settings.uploads_per_uploader, "uploads")
