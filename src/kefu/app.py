@@ -9,32 +9,52 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from kefu import __version__
+from kefu.bot import Bot
 from kefu.config import Settings
 from kefu.domain.clock import Clock, SystemClock
-from kefu.pubsub import MemoryPubSub, PubSub
+from kefu.pubsub import MemoryPubSub, PubSub, RedisPubSub
 from kefu.services.admin import AdminService
+from kefu.services.api_keys import ApiKeyService
 from kefu.services.archive import ArchiveService
 from kefu.services.auth import AuthService
+from kefu.services.bot_flow import BotFlow, KnowledgeBaseBot
 from kefu.services.chat import ChatService
 from kefu.services.container import Services
 from kefu.services.events import Publisher
+from kefu.services.indexer import SearchIndexer
+from kefu.services.kb import KbArticleSource, KbService
+from kefu.services.limits import Limiter, MemoryCounter, RedisCounter
 from kefu.services.presence import PresenceService
 from kefu.services.routing import RoutingService
+from kefu.services.uploads import UploadService
 from kefu.storage import Database
 from kefu.storage.migrate import migrate
-from kefu.transport.http import conversations, identity, service
+from kefu.storage.writer import MessageWriter
+from kefu.transport.http import admin, conversations, identity, service, web
+from kefu.transport.http import api_keys as api_key_routes
 from kefu.transport.http import errors as http_errors
+from kefu.transport.http import kb as kb_routes
+from kefu.transport.http import uploads as upload_routes
+from kefu.transport.http import webhooks as webhook_routes
+from kefu.transport.http.cors import WidgetCors
 from kefu.transport.ws import endpoints as ws_endpoints
+from kefu.uploads import LocalFileStore
+from kefu.webhooks.service import WebhookService, message_outbox
+from kefu.webhooks.worker import WebhookWorker
 
 log = logging.getLogger(__name__)
 
 
 def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSub | None = None) -> Services:
     clock = clock or SystemClock()
-    db = Database(settings.db)
-    bus = pubsub or MemoryPubSub()
+    db = Database(settings.db, settings.db_pool_size)
+    bus = pubsub or (RedisPubSub(settings.redis) if settings.redis else MemoryPubSub())
     publisher = Publisher(bus)
     routing = RoutingService(db, publisher, clock)
+    webhooks = WebhookService(db, clock, settings)
+    indexer = SearchIndexer(db, settings.search_index_interval_s)
+    writer = MessageWriter(db, outbox=message_outbox(webhooks), on_commit=indexer.notify)
+    bot = Bot(KbArticleSource(db))
     return Services(
         settings=settings,
         clock=clock,
@@ -43,9 +63,19 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
         auth=AuthService(db, settings, clock),
         admin=AdminService(db, clock),
         archive=ArchiveService(db),
-        chat=ChatService(db, publisher, routing, clock, settings),
+        chat=ChatService(db, writer, webhooks, publisher, routing, clock, settings),
         routing=routing,
         presence=PresenceService(db, publisher, routing, clock, settings.presence_grace_s),
+        webhooks=webhooks,
+        limits=Limiter(
+            RedisCounter(settings.redis) if settings.redis else MemoryCounter(), settings.rate_limits_enabled
+        ),
+        webhook_worker=WebhookWorker(db, clock, settings, webhooks),
+        indexer=indexer,
+        uploads=UploadService(db, LocalFileStore(settings.upload_dir), clock),
+        api_keys=ApiKeyService(db, clock),
+        bot=bot,
+        kb=KbService(db, clock, bot),
     )
 
 
@@ -55,12 +85,22 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await migrate(services.db)
+        await services.pubsub.start()
         await services.auth.signing_key()
         await services.presence.start()
+        await services.webhooks.refresh()
+        services.webhook_worker.start()
+        await services.indexer.start()
         try:
             yield
         finally:
+            await services.indexer.stop()
             await services.presence.stop()
+            if services.chat.bot_flow is not None:
+                await services.chat.bot_flow.stop()
+            await services.webhook_worker.stop()
+            await services.chat.writer.close()
+            await services.limits.close()
             await services.pubsub.close()
             await services.db.dispose()
 
@@ -70,11 +110,16 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
         description="Self-hosted online customer service: the public HTTP API (protocol v1).",
         lifespan=lifespan,
     )
+    services.chat.bot_flow = BotFlow(services.chat, KnowledgeBaseBot(services.bot, services.db))
     app.state.services = services
     http_errors.install(app)
-    for router in (identity.router, conversations.router, service.router):
+    app.add_middleware(WidgetCors)
+    for router in (identity.router, conversations.router, service.router, admin.router):
+        app.include_router(router, prefix="/api/v1")
+    for router in (api_key_routes.router, upload_routes.router, kb_routes.router, webhook_routes.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(ws_endpoints.router)
+    app.include_router(web.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

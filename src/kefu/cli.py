@@ -13,6 +13,8 @@ import typer
 from pydantic import ValidationError
 
 from kefu import errors
+from kefu.cli_export import export
+from kefu.cli_kb import kb_cli
 from kefu.config import Settings
 from kefu.domain.clock import SystemClock
 from kefu.services.admin import AdminService
@@ -33,6 +35,8 @@ app_cli = typer.Typer(help="Apps (tenants).", no_args_is_help=True)
 agent_cli = typer.Typer(help="Agents of an app.", no_args_is_help=True)
 cli.add_typer(app_cli, name="app")
 cli.add_typer(agent_cli, name="agent")
+cli.add_typer(kb_cli, name="kb")
+cli.command("export")(export)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="sqlite:///kefu.db or postgresql://… (env KEFU_DB)")]
 
@@ -101,6 +105,7 @@ def demo(
         f"  API          {base}/api/v1   (OpenAPI: {base}/openapi.json)",
         f"  visitor WS   ws://{settings.host}:{settings.port}/ws/visitor?token=…",
         f"  status       {base}/api/v1/status?app_id={made.app_id}",
+        f"  demo shop    {base}/demo   (the chat widget: {base}/sdk/v1/kefu.js)",
         "  logins (email / password):",
         *(f"    {email} / {password}" for email, password in made.logins),
         "",

@@ -12,6 +12,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KEFU_", extra="ignore")
 
     db: str = Field(default="sqlite:///kefu.db", description="sqlite:///file.db or postgresql://user:pass@host/db")
+    db_pool_size: int = Field(default=5, ge=1, le=100, description="PostgreSQL connections kept per node (x3 at peak)")
     redis: str | None = Field(default=None, description="redis://host:6379/0 for several nodes")
     host: str = "127.0.0.1"
     port: int = 8080
@@ -24,8 +25,14 @@ class Settings(BaseSettings):
     max_message_chars: int = 5000
     max_context_chars: int = 20000
     presence_grace_s: float = 30.0
-    gap_fill_delay_s: float = 0.2
     outbox_max_frames: int = 5000
+    upload_dir: str = Field(default="./uploads", description="where uploaded files are kept (local disk)")
+    search_index_interval_s: float = Field(
+        default=0.5, description="the search indexer's safety-net pass interval; commits also wake it"
+    )
+    webhook_max_backoff: float = Field(default=300.0, description="longest wait between two delivery attempts, s")
+    webhook_allow_private: bool = Field(default=False, description="allow webhook URLs on loopback/private nets")
+    webhook_timeout_s: float = 10.0
     rate_limits: str = "on"
     log_level: str = "info"
 

@@ -71,6 +71,10 @@ class NotFound(KefuError):
     status = 404
 
 
+class AttachmentNotFound(NotFound):
+    code = "attachment_not_found"
+
+
 class AppNotFound(NotFound):
     code = "app_not_found"
 
@@ -98,6 +102,16 @@ class ConversationClosed(Conflict):
 
 class AlreadyExists(Conflict):
     code = "already_exists"
+
+
+class TooLarge(KefuError):
+    code = "too_large"
+    status = 413
+
+
+class UnsupportedType(KefuError):
+    code = "unsupported_type"
+    status = 415
 
 
 class RateLimited(KefuError):

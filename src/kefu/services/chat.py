@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from kefu import errors
@@ -16,11 +16,18 @@ from kefu.domain.routing import DEFAULT_GROUP, choose_target
 from kefu.services.events import Publisher, agent_topic, visitor_topic
 from kefu.services.records import conversation_frame, conversation_record, message_frame
 from kefu.services.routing import RoutingService
+from kefu.services.uploads import attachment_record
 from kefu.storage import Database, Tx
 from kefu.storage import agents as agent_store
 from kefu.storage import conversations as conversation_store
 from kefu.storage import rules as rule_store
 from kefu.storage import visitors as visitor_store
+from kefu.storage.attachments import attachments_by_id
+from kefu.storage.writer import MessageWriter, NewMessage
+from kefu.webhooks.service import WebhookService
+
+if TYPE_CHECKING:
+    from kefu.services.bot_flow import BotFlow
 
 CHANNELS = ("web", "mobile", "miniprogram")
 
@@ -48,20 +55,33 @@ def check_content(msg_type: str, content: str, attachment_id: str | None, max_ch
 
 class ChatService:
     def __init__(
-        self, db: Database, publisher: Publisher, routing: RoutingService, clock: Clock, settings: Settings
+        self,
+        db: Database,
+        writer: MessageWriter,
+        webhooks: WebhookService,
+        publisher: Publisher,
+        routing: RoutingService,
+        clock: Clock,
+        settings: Settings,
     ) -> None:
-        self.db, self.publisher, self.routing, self.clock, self.settings = db, publisher, routing, clock, settings
+        self.db, self.writer, self.webhooks, self.publisher, self.routing = db, writer, webhooks, publisher, routing
+        self.clock, self.settings = clock, settings
+        self.bot_flow: BotFlow | None = None  # set by app wiring when the node runs a bot
 
     # --- access -------------------------------------------------------------------------------
 
     async def access_conversation(self, tx: Tx, actor: Actor, session_id: str, lock: bool = False) -> Conversation:
         """The conversation if `actor` may see it: its visitor, or an agent/API key of its app."""
         conv = await conversation_store.get_conversation(tx, session_id, lock=lock)
-        if conv is None or conv.app_id != actor.app_id:
+        if conv is None:
             raise errors.ConversationNotFound(f"No conversation '{session_id}'.")
-        if actor.kind == "visitor" and conv.visitor_id != actor.actor_id:
-            raise errors.ConversationNotFound(f"No conversation '{session_id}'.")
+        self.check_visible(actor, conv)
         return conv
+
+    def check_visible(self, actor: Actor, conv: Conversation) -> None:
+        """Another app's conversation, or another visitor's, does not exist as far as the caller can tell."""
+        if conv.app_id != actor.app_id or (actor.kind == "visitor" and conv.visitor_id != actor.actor_id):
+            raise errors.ConversationNotFound(f"No conversation '{conv.session_id}'.")
 
     def check_participant(self, actor: Actor, conv: Conversation) -> None:
         """Only the visitor and the assigned agent (or an admin) write into a conversation."""
@@ -82,6 +102,7 @@ class ChatService:
         if context is not None and len(context) > self.settings.max_context_chars:
             raise errors.MessageTooLong(f"context holds at most {self.settings.max_context_chars} characters.")
         now = self.clock.now()
+        with_bot = self.bot_flow is not None and await self.bot_flow.starts_with_bot(actor.app_id)
         async with self.db.transaction() as tx:
             visitor = await visitor_store.get_visitor(tx, actor.actor_id)
             if visitor is None:
@@ -95,7 +116,7 @@ class ChatService:
                 "session_id": session_id,
                 "app_id": actor.app_id,
                 "visitor_id": visitor.visitor_id,
-                "status": Status.QUEUED.value,
+                "status": (Status.BOT if with_bot else Status.QUEUED).value,
                 "group_name": target.group,
                 "agent_id": None,
                 "min_level": target.min_level,
@@ -104,13 +125,15 @@ class ChatService:
                 "channel": channel,
                 "last_seq": 0,
                 "created_at": now,
-                "queued_at": now,
+                "queued_at": None if with_bot else now,
             }
             await conversation_store.insert_conversation(tx, values)
             conv = await conversation_store.get_conversation(tx, session_id)
             assert conv is not None
+            await self.announce(tx, conv, "conversation.created", *(() if with_bot else ("conversation.queued",)))
         await self.publisher.publish([visitor_topic(conv.visitor_id)], conversation_frame(conversation_record(conv)))
-        await self.routing.assign_waiting(conv.app_id)
+        if not with_bot:
+            await self.routing.assign_waiting(conv.app_id)
         return conv
 
     # --- messages -----------------------------------------------------------------------------
@@ -126,32 +149,81 @@ class ChatService:
     ) -> SendResult:
         """Store a message (idempotent on client_msg_id) and fan it out; durable before this returns."""
         check_content(msg_type, content, attachment_id, self.settings.max_message_chars)
-        if attachment_id is not None:
-            raise errors.NotFound(f"No attachment '{attachment_id}' of yours.")
         sender = Sender.USER if actor.kind == "visitor" else Sender.AGENT
-        async with self.db.transaction() as tx:
-            conv = await self.access_conversation(tx, actor, session_id, lock=True)
+
+        def may_write(conv: Conversation) -> None:
+            self.check_visible(actor, conv)
             self.check_participant(actor, conv)
-            existing = await conversation_store.message_by_client_id(tx, session_id, actor.actor_id, client_msg_id)
-            if existing is not None:
-                return SendResult(existing, duplicate=True)
-            if conv.status == Status.CLOSED:
-                raise errors.ConversationClosed(f"Conversation '{session_id}' is closed.")
-            seq = await conversation_store.bump_seq(tx, session_id)
-            message = await conversation_store.insert_message(
-                tx,
-                session_id,
-                seq,
-                sender.value,
-                actor.actor_id,
-                msg_type,
-                content,
-                self.clock.now(),
+
+        appended = await self.writer.append(
+            NewMessage(
+                session_id=session_id,
+                sender=sender.value,
+                sender_id=actor.actor_id,
+                msg_type=msg_type,
+                content=content,
+                created_at=self.clock.now(),
+                check=may_write,
                 client_msg_id=client_msg_id,
                 attachment_id=attachment_id,
+                uploader_kind=actor.kind,
             )
-        await self.publisher.to_participants(conv.visitor_id, [conv.agent_id], message_frame(message))
-        return SendResult(message, duplicate=False)
+        )
+        if not appended.duplicate:
+            conv = appended.conversation
+            attachment = attachment_record(appended.attachment) if appended.attachment else None
+            frame = message_frame(appended.message, attachment)
+            await self.publisher.to_participants(conv.visitor_id, [conv.agent_id], frame)
+            if conv.status == Status.BOT and sender is Sender.USER and self.bot_flow is not None:
+                self.bot_flow.on_visitor_message(conv, appended.message)
+        return SendResult(appended.message, appended.duplicate)
+
+    async def post(
+        self,
+        conv: Conversation,
+        sender: Sender,
+        content: str,
+        confidence: float | None = None,
+        article_id: str | None = None,
+        allow_status: tuple[Status, ...] = (Status.BOT,),
+    ) -> Message | None:
+        """A message of kefu's own (the bot, a system notice), written only while the chat is in `allow_status`."""
+
+        def still_there(current: Conversation) -> None:
+            if current.status not in allow_status:
+                raise errors.Conflict("The conversation moved on.")
+
+        try:
+            appended = await self.writer.append(
+                NewMessage(
+                    session_id=conv.session_id,
+                    sender=sender.value,
+                    sender_id=None,
+                    msg_type="text",
+                    content=content,
+                    created_at=self.clock.now(),
+                    check=still_there,
+                    confidence=confidence,
+                    article_id=article_id,
+                )
+            )
+        except errors.Conflict:
+            return None
+        current = appended.conversation
+        await self.publisher.to_participants(current.visitor_id, [current.agent_id], message_frame(appended.message))
+        return appended.message
+
+    async def frames(self, messages: list[Message]) -> list[dict[str, Any]]:
+        """`message` frames of stored messages, with their attachments (one query for all of them)."""
+        ids = [m.attachment_id for m in messages if m.attachment_id]
+        files: dict[str, Any] = {}
+        if ids:
+            async with self.db.read() as tx:
+                files = await attachments_by_id(tx, ids)
+        return [
+            message_frame(m, attachment_record(files[m.attachment_id]) if m.attachment_id in files else None)
+            for m in messages
+        ]
 
     async def sync(self, actor: Actor, session_id: str, after_seq: int) -> tuple[list[Message], int]:
         """Every message after `after_seq`, and the last seq they reach."""
@@ -209,24 +281,37 @@ class ChatService:
             await conversation_store.update_conversation(tx, session_id, values)
             closed = dataclasses.replace(conv, status=Status.CLOSED.value, closed_at=now, resolution=resolution.value)
             agent = await agent_store.get_agent(tx, conv.agent_id) if conv.agent_id else None
+            await self.announce(tx, closed, "conversation.closed")
         self.routing.forget(session_id)
         record = conversation_record(closed, agent.name if agent else None)
         await self.publisher.to_participants(conv.visitor_id, [conv.agent_id], conversation_frame(record))
         await self.routing.assign_waiting(conv.app_id)
         return closed
 
-    async def request_human(self, actor: Actor, session_id: str, reason: str = "user_request") -> Conversation:
-        """Move a bot conversation to the human queue; a chat already with people is left as it is."""
+    async def request_human(self, actor: Actor, session_id: str) -> None:
+        """The visitor asks for a person: a bot conversation moves to the queue; one with people stays as it is."""
+        async with self.db.read() as tx:
+            conv = await self.access_conversation(tx, actor, session_id)
+        if conv.status == Status.CLOSED:
+            raise errors.ConversationClosed(f"Conversation '{session_id}' is closed.")
+        if conv.status != Status.BOT:
+            return
+        if self.bot_flow is not None:
+            await self.bot_flow.hand_off(conv, "user_request")
+        else:
+            await self.hand_off(session_id, "user_request")
+
+    async def hand_off(self, session_id: str, reason: str) -> Conversation | None:
+        """Move a conversation from the bot to the queue, once, with the reason; None if it was not with the bot."""
         now = self.clock.now()
         async with self.db.transaction() as tx:
-            conv = await self.access_conversation(tx, actor, session_id, lock=True)
-            if conv.status != Status.BOT:
-                if conv.status == Status.CLOSED:
-                    raise errors.ConversationClosed(f"Conversation '{session_id}' is closed.")
-                return conv
+            conv = await conversation_store.get_conversation(tx, session_id, lock=True)
+            if conv is None or conv.status != Status.BOT:
+                return None
             values = {"status": Status.QUEUED.value, "queued_at": now, "handoff_reason": reason}
             await conversation_store.update_conversation(tx, session_id, values)
             conv = dataclasses.replace(conv, status=Status.QUEUED.value, queued_at=now, handoff_reason=reason)
+            await self.announce(tx, conv, "conversation.handoff", "conversation.queued")
         await self.publisher.to_participants(conv.visitor_id, [], conversation_frame(conversation_record(conv)))
         await self.routing.assign_waiting(conv.app_id)
         return conv
@@ -243,11 +328,16 @@ class ChatService:
             raise errors.MessageTooLong(f"A note holds at most {self.settings.max_message_chars} characters.")
         now = self.clock.now()
         async with self.db.transaction() as tx:
+            # Before the conversation's row: the routing lock guards the target agent's capacity,
+            # and presence expiry takes it before the rows of the chats it requeues.
+            await agent_store.lock_routing(tx, actor.app_id)
             conv = await self.access_conversation(tx, actor, session_id, lock=True)
             self.check_participant(actor, conv)
             if not can_move(Status(conv.status), Status.ACTIVE) or conv.status != Status.ACTIVE:
                 raise errors.Conflict(f"Only an active chat can be transferred; this one is {conv.status}.")
             if to_agent_id is not None:
+                if to_agent_id == conv.agent_id:
+                    raise errors.Conflict("The conversation is already assigned to that agent.")
                 target = await agent_store.get_agent(tx, to_agent_id)
                 if target is None or target.app_id != conv.app_id:
                     raise errors.AgentNotFound(f"No agent '{to_agent_id}'.")
@@ -272,6 +362,8 @@ class ChatService:
             await conversation_store.update_conversation(tx, session_id, values)
             moved = await conversation_store.get_conversation(tx, session_id)
             assert moved is not None
+            queued = ("conversation.queued",) if moved.agent_id is None else ()
+            await self.announce(tx, moved, "conversation.transferred", *queued)
         previous = conv.agent_id
         if moved.agent_id is not None:
             record, assigned = await self.routing.assignment_notice(moved)
@@ -284,6 +376,12 @@ class ChatService:
             await self.publisher.to_participants(moved.visitor_id, [previous], conversation_frame(record))
         await self.routing.assign_waiting(conv.app_id)
         return moved
+
+    async def announce(self, tx: Tx, conv: Conversation, *events: str) -> None:
+        """Webhook deliveries of conversation events, written in the transaction of the change."""
+        record = conversation_record(conv)
+        for event in events:
+            await self.webhooks.enqueue(tx, conv.app_id, event, conv.session_id, record)
 
     # --- what a connection starts with -----------------------------------------------------------
 

@@ -8,7 +8,8 @@ from kefu.domain.clock import iso
 from kefu.domain.models import Agent, Conversation, Message, Visitor
 
 
-def message_frame(message: Message) -> dict[str, Any]:
+def message_frame(message: Message, attachment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `message` frame; `attachment` is the §3 object of an image/file message (see uploads.attachment_record)."""
     frame: dict[str, Any] = {
         "type": "message",
         "session_id": message.session_id,
@@ -21,6 +22,8 @@ def message_frame(message: Message) -> dict[str, Any]:
         "content": message.content,
         "timestamp": iso(message.created_at),
     }
+    if attachment is not None:
+        frame["attachment"] = attachment
     if message.confidence is not None:
         frame["confidence"] = message.confidence
     if message.article_id is not None:

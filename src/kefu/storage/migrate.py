@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
 
+from kefu import errors
+from kefu.storage import apps as app_store
 from kefu.storage.engine import Database
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -33,3 +35,17 @@ async def migrate(db: Database) -> None:
         if not db.is_sqlite:  # two nodes starting at once must not both create the tables
             await tx.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
         await tx.run_sync(upgrade)
+
+
+async def open_app_database(url: str, app_id: str) -> Database:
+    """A migrated database holding app `app_id` (raises AppNotFound otherwise); the caller disposes of it."""
+    db = Database(url)
+    try:
+        await migrate(db)
+        async with db.read() as tx:
+            if await app_store.get_app(tx, app_id) is None:
+                raise errors.AppNotFound(f"No app '{app_id}'.")
+    except BaseException:
+        await db.dispose()
+        raise
+    return db

@@ -150,3 +150,91 @@ routing_rules = sa.Table(
     sa.Column("min_level", sa.Integer, nullable=False),
     sa.Column("queue_priority", sa.Integer, nullable=False),
 )
+
+# --- archive: full-text search progress and uploads (migration 0004) ---------------------------------
+# The search documents themselves live in dialect-specific tables the migration makes (SQLite: the FTS5
+# table `search_fts`; PostgreSQL: `search_docs` with a GIN index, and `search_txid` columns on `messages`
+# and `conversations`); storage/search.py is the only code that touches them.
+
+search_progress = sa.Table(
+    "search_progress",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("mark_major", sa.BigInteger, nullable=False),
+    sa.Column("mark_minor", sa.String(64), nullable=False, server_default=""),
+)
+
+attachments = sa.Table(
+    "attachments",
+    metadata,
+    sa.Column("attachment_id", sa.String(64), primary_key=True),
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.app_id"), nullable=False, index=True),
+    sa.Column("uploader_kind", sa.String(16), nullable=False),
+    sa.Column("uploader_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("storage_key", sa.String(200), nullable=False),
+    sa.Column("thumbnail_key", sa.String(200), nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+# --- knowledge base (migration 0003) ----------------------------------------------------------------
+# `kb_versions.version` moves with every change to an app's articles: each bot answer compares it with
+# the version its index was built from, so every node sees a change on its next answer.
+
+kb_articles = sa.Table(
+    "kb_articles",
+    metadata,
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.app_id"), primary_key=True),
+    sa.Column("article_id", sa.String(200), primary_key=True),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("similar", sa.JSON, nullable=False),
+    sa.Column("answer", sa.Text, nullable=False),
+    sa.Column("category", sa.String(100), nullable=False, server_default=""),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+kb_versions = sa.Table(
+    "kb_versions",
+    metadata,
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.app_id"), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# --- webhooks: registrations and the transactional outbox of deliveries (migration 0005) -----------------
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("webhook_id", sa.String(64), primary_key=True),
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.app_id"), nullable=False, index=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("events", sa.JSON, nullable=False),
+    sa.Column("secret", sa.String(200), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("deleted_at", TS, nullable=True),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("webhook_id", sa.String(64), sa.ForeignKey("webhooks.webhook_id"), nullable=False),
+    sa.Column("app_id", sa.String(64), nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("ordering_key", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.String(500), nullable=True),
+    sa.Column("next_attempt_at", TS, nullable=False),
+    sa.Column("locked_until", TS, nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("delivered_at", TS, nullable=True),
+    sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    sa.Index("ix_webhook_deliveries_order", "webhook_id", "ordering_key", "id"),
+)

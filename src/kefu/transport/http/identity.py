@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from kefu import errors
 from kefu.services.records import agent_record
+from kefu.transport.http.cors import origin_allowed
 from kefu.transport.http.deps import ServicesDep
 
 router = APIRouter(tags=["identity"])
@@ -52,15 +54,29 @@ class LoginOut(BaseModel):
     agent: AgentOut
 
 
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 @router.post("/visitor/session", response_model=VisitorSessionOut)
-async def visitor_session(body: VisitorSessionIn, svc: ServicesDep) -> VisitorSessionOut:
+async def visitor_session(body: VisitorSessionIn, request: Request, svc: ServicesDep) -> VisitorSessionOut:
     """A token for a visitor; `user_hash` (hex HMAC-SHA256 of user_id under the app secret) proves the id."""
+    await svc.limits.visitor_session(client_ip(request))
     app = await svc.admin.get_app(body.app_id)
+    if not origin_allowed(app.settings.allowed_origins, request.headers.get("origin")):
+        raise errors.Forbidden("This site is not among the app's allowed origins.")
     session = await svc.auth.visitor_session(app, body.user_id, body.user_hash, body.name, body.tags, body.tags_hash)
     return VisitorSessionOut(visitor_id=session.visitor.visitor_id, token=session.token)
 
 
 @router.post("/auth/login", response_model=LoginOut)
-async def login(body: LoginIn, svc: ServicesDep) -> LoginOut:
-    token, agent = await svc.auth.login(body.app_id, body.email, body.password)
+async def login(body: LoginIn, request: Request, svc: ServicesDep) -> LoginOut:
+    """Too many attempts from one address, or failures for one account, answer 429 with Retry-After."""
+    ip = client_ip(request)
+    await svc.limits.before_login(ip, body.app_id, body.email)
+    try:
+        token, agent = await svc.auth.login(body.app_id, body.email, body.password)
+    except errors.InvalidCredentials:
+        await svc.limits.login_failed(ip, body.app_id, body.email)
+        raise
     return LoginOut(token=token, agent=AgentOut(**agent_record(agent)))
