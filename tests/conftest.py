@@ -24,7 +24,9 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip = pytest.mark.skip(reason="PostgreSQL tests need KEFU_TEST_PG=postgresql://user@host:port/db")
-    skip_redis = pytest.mark.skip(reason="several-node tests need KEFU_TEST_PG and KEFU_TEST_REDIS=redis://host:6379/15")
+    skip_redis = pytest.mark.skip(
+        reason="several-node tests need KEFU_TEST_PG and KEFU_TEST_REDIS=redis://host:6379/15"
+    )
     for item in items:
         if "postgresql" in item.keywords and not PG_URL:
             item.add_marker(skip)
