@@ -4,27 +4,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
-import socket
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 
-from kefu.app import create_app
-from kefu.config import Settings
 from kefu.domain.clock import Clock, FakeClock
 from kefu.domain.models import Actor
 from kefu.pubsub import MemoryPubSub, PubSub
 from kefu.storage import agents as agent_store
 from kefu.storage import conversations as conversation_store
-from kefu.storage.migrate import migrate
 from tests.conftest import PG_URL, fresh_pg_database
 from tests.helpers import App, Client, Node, running_node
 
@@ -230,36 +222,9 @@ async def test_100_concurrent_chats_never_push_an_agent_over_capacity(node: Node
     await capacity_scenario([node], await node.create_app())
 
 
-@contextlib.asynccontextmanager
-async def node_on_bus(db_url: str, pubsub: PubSub, clock: Clock | None = None) -> AsyncIterator[Node]:
-    """A node like tests.helpers.running_node, on a given bus (two nodes on one bus stand in for Redis)."""
-    settings = Settings(db=db_url, rate_limits="off")
-    app = create_app(settings, clock=clock, pubsub=pubsub)
-    await migrate(app.state.services.db)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(256)
-    port = int(listener.getsockname()[1])
-    config = uvicorn.Config(
-        app,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        lifespan="on",
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[listener]))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-        node = Node(settings, app.state.services, port, http)
-        try:
-            yield node
-        finally:
-            await asyncio.gather(*(client.close() for client in node.clients), return_exceptions=True)
-            server.should_exit = True
-            await asyncio.wait_for(task, 30)
-            listener.close()
+def node_on_bus(db_url: str, pubsub: PubSub, clock: Clock | None = None) -> Any:
+    """A node on a given bus: two nodes on one in-process bus stand in for two nodes on Redis."""
+    return running_node(db_url, clock=clock, pubsub=pubsub)
 
 
 @pytest.mark.postgresql

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from kefu.transport.http.deps import Admin, ApiKey, ServicesDep
+from kefu.transport.http.identity import AgentOut as AgentRecord
 
 router = APIRouter(tags=["admin"])
 
@@ -33,15 +34,7 @@ class Body(BaseModel):
 # --- agents --------------------------------------------------------------------------------------------
 
 
-class AgentOut(BaseModel):
-    agent_id: str
-    app_id: str
-    email: str
-    name: str
-    role: str
-    level: int
-    max_concurrent: int
-    groups: list[str]
+class AgentOut(AgentRecord):
     status: str = Field(description="online | busy | offline; `busy` also when online but at max_concurrent")
     load: int = Field(description="conversations the agent has open now")
 
