@@ -44,13 +44,14 @@ def free_port() -> int:
 class Cluster:
     """Real `kefu serve` processes sharing one database and Redis."""
 
-    def __init__(self, db: str, redis: str, workdir: Path) -> None:
+    def __init__(self, db: str, redis: str, workdir: Path, **settings: str) -> None:
         self.env = {
             **os.environ,
             "KEFU_DB": db,
             "KEFU_REDIS": redis,
             "KEFU_RATE_LIMITS": "off",
             "KEFU_LOG_LEVEL": "warning",
+            **{f"KEFU_{name.upper()}": value for name, value in settings.items()},
         }
         self.workdir = workdir
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
@@ -202,10 +203,10 @@ class Peer:
 
 
 @contextlib.asynccontextmanager
-async def cluster(tmp_path: Path) -> AsyncIterator[tuple[Cluster, str]]:
+async def cluster(tmp_path: Path, **settings: str) -> AsyncIterator[tuple[Cluster, str]]:
     assert REDIS_URL is not None
     async with fresh_pg_database() as url:
-        nodes = Cluster(url, REDIS_URL, tmp_path)
+        nodes = Cluster(url, REDIS_URL, tmp_path, **settings)
         try:
             yield nodes, url
         finally:

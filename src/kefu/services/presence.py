@@ -6,13 +6,15 @@ agent is `offline` and their open chats go back to the head of the queue.
 
 Each node counts the devices connected to it and tells the others on the `presence` topic
 (a node that starts asks the others for their counts), so the grace period starts only when an
-agent's last device on any node is gone.
+agent's last device on any node is gone. Every node repeats its counts each HEARTBEAT_S seconds;
+a node not heard from for NODE_TIMEOUT_S has crashed, and its devices are gone with it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import secrets
 from collections import defaultdict
@@ -34,6 +36,8 @@ from kefu.storage import conversations as conversation_store
 log = logging.getLogger(__name__)
 STATUSES = ("online", "busy", "offline")
 PRESENCE_TOPIC = "presence"
+HEARTBEAT_S = 5.0
+NODE_TIMEOUT_S = 15.0
 
 
 class PresenceService:
@@ -44,6 +48,9 @@ class PresenceService:
         self.devices: dict[str, int] = defaultdict(int)  # agent → devices connected to this node
         self.elsewhere: dict[str, dict[str, int]] = defaultdict(dict)  # agent → other node → its devices
         self.node_id = secrets.token_hex(8)
+        self.app_of: dict[str, str] = {}  # agent → app, for agents this node has heard of
+        self.last_heard: dict[str, dt.datetime] = {}  # other node → when it last spoke
+        self._heartbeat: Timer | None = None
         self._timers: dict[str, Timer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._subscription: Subscription | None = None
@@ -52,7 +59,8 @@ class PresenceService:
         """The agent's devices on every node, as far as this node knows."""
         return self.devices.get(agent_id, 0) + sum(self.elsewhere.get(agent_id, {}).values())
 
-    def connected(self, agent_id: str) -> None:
+    def connected(self, agent_id: str, app_id: str) -> None:
+        self.app_of[agent_id] = app_id
         self.devices[agent_id] += 1
         self._cancel_grace(agent_id)
         self._announce(agent_id)
@@ -72,7 +80,8 @@ class PresenceService:
 
     def _announce(self, *agent_ids: str, hello: bool = False) -> None:
         counts = {a: self.devices.get(a, 0) for a in agent_ids}
-        note: dict[str, Any] = {"node": self.node_id, "devices": counts, "hello": hello}
+        apps = {a: self.app_of[a] for a in agent_ids if a in self.app_of}
+        note: dict[str, Any] = {"node": self.node_id, "devices": counts, "apps": apps, "hello": hello}
         self._spawn(self.publisher.pubsub.publish(PRESENCE_TOPIC, orjson.dumps(note)))
 
     def _on_presence(self, payload: bytes) -> None:
@@ -82,9 +91,11 @@ class PresenceService:
         if node == self.node_id:
             return
         if note.get("bye"):  # a node stopping: its devices are gone with it
-            for nodes in self.elsewhere.values():
-                nodes.pop(node, None)
+            self.last_heard.pop(node, None)
+            self._forget_node(node)
             return
+        self.last_heard[node] = self.clock.now()
+        self.app_of.update(note.get("apps") or {})
         for agent_id, count in note["devices"].items():
             if count > 0:
                 self.elsewhere[agent_id][node] = int(count)
@@ -93,6 +104,23 @@ class PresenceService:
                 self.elsewhere[agent_id].pop(node, None)
         if note.get("hello") and self.devices:  # a node just started: tell it who is connected here
             self._announce(*self.devices)
+
+    def _beat(self) -> None:
+        """Repeat this node's counts, and forget the nodes that fell silent (crashed: no goodbye)."""
+        self._announce(*self.devices)
+        now = self.clock.now()
+        for node, heard in list(self.last_heard.items()):
+            if (now - heard).total_seconds() > NODE_TIMEOUT_S:
+                del self.last_heard[node]
+                log.warning("node %s fell silent; its agents' devices are gone", node)
+                self._forget_node(node)
+        self._heartbeat = self.clock.call_later(HEARTBEAT_S, self._beat)
+
+    def _forget_node(self, node: str) -> None:
+        """Drop another node's devices; agents left with none anywhere start their grace period."""
+        for agent_id, nodes in self.elsewhere.items():
+            if nodes.pop(node, None) and not self.device_count(agent_id) and agent_id in self.app_of:
+                self.start_grace(agent_id, self.app_of[agent_id])
 
     def start_grace(self, agent_id: str, app_id: str) -> None:
         if agent_id in self._timers:
@@ -159,6 +187,7 @@ class PresenceService:
         """Learn the other nodes' devices; agents online without any get the grace period to come back."""
         self._subscription = await self.publisher.pubsub.subscribe(PRESENCE_TOPIC, self._on_presence)
         self._announce(hello=True)
+        self._heartbeat = self.clock.call_later(HEARTBEAT_S, self._beat)
         async with self.db.read() as tx:
             rows = await agent_store.agents_with_status(tx, ("online", "busy"))
         for agent_id, app_id in rows:
@@ -166,6 +195,8 @@ class PresenceService:
                 self.start_grace(agent_id, app_id)
 
     async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         if self._subscription is not None:
             await self._subscription.cancel()
             with contextlib.suppress(Exception):  # the bus may already be gone; the others then keep stale counts

@@ -226,7 +226,7 @@ class Connection:
             for topic in self.topics():
                 subscriptions.append(await self.services.pubsub.subscribe(topic, self.on_event))
             if self.actor.kind == "agent":
-                self.services.presence.connected(self.actor.actor_id)
+                self.services.presence.connected(self.actor.actor_id, self.actor.app_id)
             self.emit(await self.ready_frame())
             self.started = True
             for payload in self.early:
