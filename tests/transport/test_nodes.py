@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import REDIS_URL, fresh_pg_database
 from tests.helpers import running_node
+from tests.transport.test_routing import capacity_scenario
 
 pytestmark = pytest.mark.redis
 
@@ -42,3 +43,11 @@ async def test_every_device_on_every_node_gets_every_message_in_order() -> None:
         await phone.send("close", session_id=sid)
         await agent.expect("conversation", session_id=sid, status="closed")
         await visitor.expect("conversation", session_id=sid, status="closed")
+
+
+async def test_100_chats_over_three_nodes_on_redis_never_push_an_agent_over_capacity() -> None:
+    """The capacity scenario of test_routing with its agents and visitors spread over three Redis nodes."""
+    assert REDIS_URL is not None
+    async with fresh_pg_database() as url, contextlib.AsyncExitStack() as stack:
+        nodes = [await stack.enter_async_context(running_node(url, redis=REDIS_URL)) for _ in range(3)]
+        await capacity_scenario(nodes, await nodes[0].create_app())
