@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 
 from kefu import __version__
 from kefu.bot import Bot
@@ -26,14 +27,17 @@ from kefu.services.kb import KbArticleSource, KbService
 from kefu.services.limits import Limiter, MemoryCounter, RedisCounter
 from kefu.services.presence import PresenceService
 from kefu.services.routing import RoutingService
+from kefu.services.telemetry import Telemetry
 from kefu.services.uploads import UploadService
 from kefu.storage import Database
 from kefu.storage.migrate import migrate
 from kefu.storage.writer import MessageWriter
 from kefu.transport.http import admin, conversations, identity, service, web
 from kefu.transport.http import api_keys as api_key_routes
+from kefu.transport.http import canned as canned_routes
 from kefu.transport.http import errors as http_errors
 from kefu.transport.http import kb as kb_routes
+from kefu.transport.http import stats as stats_routes
 from kefu.transport.http import uploads as upload_routes
 from kefu.transport.http import webhooks as webhook_routes
 from kefu.transport.http.cors import WidgetCors
@@ -67,6 +71,7 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
         routing=routing,
         presence=PresenceService(db, publisher, routing, clock, settings.presence_grace_s),
         webhooks=webhooks,
+        telemetry=Telemetry(db),
         limits=Limiter(
             RedisCounter(settings.redis) if settings.redis else MemoryCounter(), settings.rate_limits_enabled
         ),
@@ -116,10 +121,22 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
     app.add_middleware(WidgetCors)
     for router in (identity.router, conversations.router, service.router, admin.router):
         app.include_router(router, prefix="/api/v1")
-    for router in (api_key_routes.router, upload_routes.router, kb_routes.router, webhook_routes.router):
+    for router in (
+        api_key_routes.router,
+        upload_routes.router,
+        kb_routes.router,
+        webhook_routes.router,
+        stats_routes.router,
+        canned_routes.router,
+    ):
         app.include_router(router, prefix="/api/v1")
     app.include_router(ws_endpoints.router)
     app.include_router(web.router)
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    async def metrics() -> str:
+        """Prometheus text format: sockets, messages, queues, agents, send latency, webhook backlog."""
+        return await services.telemetry.render(services.chat.writer.written)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -126,6 +126,7 @@ class ChatService:
                 "last_seq": 0,
                 "created_at": now,
                 "queued_at": None if with_bot else now,
+                "first_queued_at": None if with_bot else now,
             }
             await conversation_store.insert_conversation(tx, values)
             conv = await conversation_store.get_conversation(tx, session_id)
@@ -310,6 +311,7 @@ class ChatService:
                 return None
             values = {"status": Status.QUEUED.value, "queued_at": now, "handoff_reason": reason}
             await conversation_store.update_conversation(tx, session_id, values)
+            await conversation_store.record_first(tx, session_id, "first_queued_at", now)
             conv = dataclasses.replace(conv, status=Status.QUEUED.value, queued_at=now, handoff_reason=reason)
             await self.announce(tx, conv, "conversation.handoff", "conversation.queued")
         await self.publisher.to_participants(conv.visitor_id, [], conversation_frame(conversation_record(conv)))

@@ -18,6 +18,7 @@ from kefu.services.kb import KbService
 from kefu.services.limits import Limiter
 from kefu.services.presence import PresenceService
 from kefu.services.routing import RoutingService
+from kefu.services.telemetry import Telemetry
 from kefu.services.uploads import UploadService
 from kefu.storage import Database
 from kefu.webhooks.service import WebhookService
@@ -38,6 +39,7 @@ class Services:
     presence: PresenceService
     webhooks: WebhookService
     limits: Limiter
+    telemetry: Telemetry
     webhook_worker: WebhookWorker
     indexer: SearchIndexer
     uploads: UploadService

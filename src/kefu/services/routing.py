@@ -96,6 +96,7 @@ class RoutingService:
                         continue
                     values = {"status": "active", "agent_id": agent.agent_id, "assigned_at": now}
                     await conversation_store.update_conversation(tx, conv.session_id, values)
+                    await conversation_store.record_first(tx, conv.session_id, "first_assigned_at", now)
                     await agent_store.update_agent(tx, agent.agent_id, {"idle_since": now})
                     online[agent.agent_id] = dataclasses.replace(agent, load=agent.load + 1, idle_since=now)
                     assigned.append((dataclasses.replace(conv, **values), agent))  # type: ignore[arg-type]

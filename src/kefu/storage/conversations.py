@@ -99,3 +99,14 @@ async def average_handle_seconds(tx: Tx, app_id: str, group: str, recent: int = 
     )
     spans = [(utc(c) - utc(a)).total_seconds() for a, c in await tx.execute(query) if a and c]  # type: ignore[operator]
     return sum(spans) / len(spans) if spans else None
+
+
+async def record_first(tx: Tx, session_id_: str, column: str, when: dt.datetime) -> None:
+    """Set a reporting time (`first_queued_at`, `first_assigned_at`) unless it is already set: first one wins."""
+    assert column in ("first_queued_at", "first_assigned_at")
+    target = conversations.c[column]
+    await tx.execute(
+        conversations.update()
+        .where(conversations.c.session_id == session_id_)
+        .values({target: sa.func.coalesce(target, when)})
+    )

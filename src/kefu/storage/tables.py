@@ -99,6 +99,11 @@ conversations = sa.Table(
     sa.Column("handoff_reason", sa.String(32), nullable=True),
     sa.Column("transfer_note", sa.Text, nullable=True),
     sa.Column("transferred_from", sa.String(64), nullable=True),
+    # Reporting (protocol §5), each written once, in the transaction of the event it records:
+    sa.Column("first_queued_at", TS, nullable=True),
+    sa.Column("first_assigned_at", TS, nullable=True),
+    sa.Column("first_response_at", TS, nullable=True),
+    sa.Column("bot_answered", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_conversations_app_created", "app_id", "created_at"),
     sa.Index("ix_conversations_visitor", "visitor_id", "status"),
     sa.Index("ix_conversations_agent", "agent_id", "status"),
@@ -237,4 +242,18 @@ webhook_deliveries = sa.Table(
     sa.Column("delivered_at", TS, nullable=True),
     sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     sa.Index("ix_webhook_deliveries_order", "webhook_id", "ordering_key", "id"),
+)
+
+# --- canned responses (migration 0006) -------------------------------------------------------------------
+
+canned_responses = sa.Table(
+    "canned_responses",
+    metadata,
+    sa.Column("response_id", sa.String(64), primary_key=True),
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.app_id"), nullable=False),
+    sa.Column("agent_id", sa.String(64), nullable=True),  # None: the whole app's
+    sa.Column("shortcut", sa.String(64), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Index("ix_canned_responses_app", "app_id", "agent_id"),
 )

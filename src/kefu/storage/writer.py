@@ -72,11 +72,16 @@ class _Statements:
             messages.c.sender_id == sa.bindparam("sender_id"),
             messages.c.client_msg_id == sa.bindparam("cmid"),
         )
-        self.bump = (
-            conversations.update()
-            .where(conversations.c.session_id == sa.bindparam("sid"))
-            .values(last_seq=conversations.c.last_seq + 1)
-            .returning(conversations.c.last_seq)
+        bump = conversations.update().where(conversations.c.session_id == sa.bindparam("sid"))
+        self.bump = bump.values(last_seq=conversations.c.last_seq + 1).returning(conversations.c.last_seq)
+        # The reporting figures a message sets (protocol §5), in the same statement: the first agent reply,
+        # and whether the bot answered (a bot message with an article).
+        self.bump_agent = bump.values(
+            last_seq=conversations.c.last_seq + 1,
+            first_response_at=sa.func.coalesce(conversations.c.first_response_at, sa.bindparam("at")),
+        ).returning(conversations.c.last_seq)
+        self.bump_answer = bump.values(last_seq=conversations.c.last_seq + 1, bot_answered=True).returning(
+            conversations.c.last_seq
         )
         self.insert = messages.insert()
         self.attachment = sa.select(attachments).where(
@@ -199,7 +204,12 @@ class MessageWriter:
         attachment = self._attachment(conn, conv, item)
         if item.attachment_id is not None and attachment is None:
             return errors.AttachmentNotFound(f"No upload '{item.attachment_id}' of yours.")
-        seq = int(conn.execute(s.bump, {"sid": item.session_id}).scalar_one())
+        if item.sender == "agent":
+            seq = int(conn.execute(s.bump_agent, {"sid": item.session_id, "at": item.created_at}).scalar_one())
+        elif item.sender == "bot" and item.article_id is not None:
+            seq = int(conn.execute(s.bump_answer, {"sid": item.session_id}).scalar_one())
+        else:
+            seq = int(conn.execute(s.bump, {"sid": item.session_id}).scalar_one())
         message = Message(
             message_id=new_id("m"),
             session_id=item.session_id,

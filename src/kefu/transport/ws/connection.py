@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -229,6 +230,7 @@ class Connection:
                 self.services.presence.connected(self.actor.actor_id, self.actor.app_id)
             self.emit(await self.ready_frame())
             self.started = True
+            self.services.telemetry.socket_opened(self.actor.kind)
             for payload in self.early:
                 self.on_event(payload)
             self.early.clear()
@@ -236,6 +238,8 @@ class Connection:
         except WebSocketDisconnect:
             pass
         finally:
+            if self.started:
+                self.services.telemetry.socket_closed(self.actor.kind)
             for subscription in subscriptions:
                 await subscription.cancel()
             if self.actor.kind == "agent":
@@ -290,11 +294,13 @@ class Connection:
             case f.Ping():
                 self.emit({"type": "pong"})
             case f.Send():
+                started = time.perf_counter()
                 await self.services.limits.message(actor.actor_id)
                 result = await chat.send(
                     actor, frame.session_id, frame.client_msg_id, frame.msg_type, frame.content, frame.attachment_id
                 )
                 self.emit(ack_frame(result.message, frame.ref))
+                self.services.telemetry.observe_send(time.perf_counter() - started)
             case f.Sync():
                 await self.sync(frame)
             case f.OpenChat():
