@@ -5,6 +5,12 @@ Opens `--pairs` visitor/agent socket pairs, then sends `--rate` messages/s in to
 does not wait for replies (a slow server cannot lower the offered load). Each message carries
 its *scheduled* send time (`t=<perf_counter_ns>`), so latency includes any queueing behind a
 late send. Prints one JSON object with the results. Usually started by `bench/run.py`.
+
+Several nodes: `--base` takes comma-separated URLs (kefu only). Visitor i connects to node i % N
+and agent i to node (i + 1) % N. Routing picks the agent, so after assignment a visitor that
+shares a node with its assigned agent is reconnected to the next node: every pair then spans two
+nodes and every message crosses Redis. `--server-pid` then takes one pid per node; CPU and RSS are
+summed over the nodes.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ TEXT = "你好,请问我的订单什么时候发货?谢谢 hello"
 class Sock:
     ws: ClientConnection
     role: str
+    node: int = 0
     inbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
 
 
@@ -53,6 +60,7 @@ class Stats:
     errors: Counter[str] = field(default_factory=Counter)
     assigned: dict[str, Sock] = field(default_factory=dict)
     echoes: int = 0
+    moved: int = 0
     dups: int = 0
     closed: int = 0
     sending_done: bool = False
@@ -118,7 +126,9 @@ async def expect(s: Sock, pred: Any, secs: float) -> dict[str, Any]:
                 return f
 
 
-async def open_sock(base: str, role: str, query: str, tasks: set[asyncio.Task[None]], deflate: bool) -> Sock:
+async def open_sock(
+    base: str, role: str, query: str, tasks: set[asyncio.Task[None]], deflate: bool, node: int = 0
+) -> Sock:
     ws = await connect(
         f"ws{base[4:]}/ws/{role}?{query}",
         compression="deflate" if deflate else None,
@@ -127,7 +137,7 @@ async def open_sock(base: str, role: str, query: str, tasks: set[asyncio.Task[No
         max_queue=None,
         open_timeout=20,
     )
-    s = Sock(ws, role)
+    s = Sock(ws, role, node=node)
     tasks.add(asyncio.create_task(reader(s)))
     await expect(s, lambda f: f.get("type") == "ready", 20)
     return s
@@ -151,38 +161,59 @@ async def setup_kefu(a: argparse.Namespace, tasks: set[asyncio.Task[None]], http
     if len(agents) < a.pairs:
         raise SystemExit(f"need {a.pairs} agents in {a.creds}, have {len(agents)}")
     sem = asyncio.Semaphore(10)
+    n = len(a.bases)
+    tokens: dict[str, str] = {}
 
-    async def agent(c: dict[str, str]) -> Sock:
+    async def agent(i: int, c: dict[str, str]) -> Sock:
+        node = (i + 1) % n
         async with sem:
-            r = await http.post("/api/v1/auth/login", json={"app_id": app_id, **c})
+            r = await http.post(a.bases[node] + "/api/v1/auth/login", json={"app_id": app_id, **c})
             r.raise_for_status()
-            s = await open_sock(a.base, "agent", "token=" + r.json()["token"], tasks, a.deflate)
+            s = await open_sock(a.bases[node], "agent", "token=" + r.json()["token"], tasks, a.deflate, node)
             await s.ws.send('{"type":"set_status","status":"online"}')
             await s.ws.send('{"type":"ping"}')  # barrier: pong comes after set_status is handled
             await expect(s, lambda f: f.get("type") == "pong", 20)
             return s
 
     async def visitor(i: int) -> tuple[Sock, str]:
+        node = i % n
         async with sem:
-            r = await http.post("/api/v1/visitor/session", json={"app_id": app_id})
+            r = await http.post(a.bases[node] + "/api/v1/visitor/session", json={"app_id": app_id})
             r.raise_for_status()
-            s = await open_sock(a.base, "visitor", "token=" + r.json()["token"], tasks, a.deflate)
+            token = r.json()["token"]
+            s = await open_sock(a.bases[node], "visitor", "token=" + token, tasks, a.deflate, node)
             await s.ws.send('{"type":"open_chat"}')
             conv = await expect(s, lambda f: f.get("type") == "conversation", 20)
             sid = str(conv["session_id"])
+            tokens[sid] = token
             if conv.get("status") == "bot":
                 await s.ws.send(orjson.dumps({"type": "request_human", "session_id": sid}).decode())
             if conv.get("status") != "active":
                 await expect(s, lambda f: f.get("type") == "conversation" and f.get("status") == "active", 30)
             return s, sid
 
-    await asyncio.gather(*(agent(c) for c in agents))
+    await asyncio.gather(*(agent(i, c) for i, c in enumerate(agents)))
     visitors = await asyncio.gather(*(visitor(i) for i in range(a.pairs)))
     async with asyncio.timeout(20):
         while any(sid not in ST.assigned for _, sid in visitors):
             ST.new_assignment.clear()
             await ST.new_assignment.wait()
-    return [Pair(v, ST.assigned[sid], sid) for v, sid in visitors]
+    pairs = [Pair(v, ST.assigned[sid], sid) for v, sid in visitors]
+    if n > 1:  # routing chose the agent: move a visitor that shares its agent's node to the next node
+
+        async def move(p: Pair) -> None:
+            async with sem:
+                node = (p.agent.node + 1) % n
+                old = p.visitor
+                p.visitor = await open_sock(a.bases[node], "visitor", "token=" + tokens[p.sid], tasks, a.deflate, node)
+                ST.moved += 1
+                ST.closing = True  # our own close of the old socket is not an error
+                await old.ws.close()
+
+        await asyncio.gather(*(move(p) for p in pairs if p.visitor.node == p.agent.node))
+        ST.closing = False
+        ST.closed = 0
+    return pairs
 
 
 def proc(pid: int) -> dict[str, float]:
@@ -196,6 +227,15 @@ def proc(pid: int) -> dict[str, float]:
             out[key] = float(val.split()[0])
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     out["cpu_s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def procs(pids: list[int]) -> dict[str, float]:
+    """`proc` summed over the nodes."""
+    out: dict[str, float] = {}
+    for pid in pids:
+        for key, val in proc(pid).items():
+            out[key] = out.get(key, 0) + val
     return out
 
 
@@ -216,7 +256,7 @@ async def send_one(ws: ClientConnection, frame: str) -> None:
 async def load(pairs: list[Pair], a: argparse.Namespace, nonce: str) -> tuple[int, int, int, float, float]:
     total, n, step = int(a.rate * a.duration), len(pairs), 1e9 / a.rate
     pending: set[asyncio.Task[None]] = set()
-    t0, cpu0, srv0 = time.perf_counter_ns() + 50_000_000, time.process_time(), proc(a.server_pid).get("cpu_s", 0)
+    t0, cpu0, srv0 = time.perf_counter_ns() + 50_000_000, time.process_time(), procs(a.server_pids).get("cpu_s", 0)
     for k in range(total):
         sched = t0 + int(k * step)
         delay = sched - time.perf_counter_ns()
@@ -240,7 +280,8 @@ async def load(pairs: list[Pair], a: argparse.Namespace, nonce: str) -> tuple[in
         task = asyncio.create_task(send_one(s.ws, frame))
         pending.add(task)
         task.add_done_callback(pending.discard)
-    t_end, cpu, srv = time.perf_counter_ns(), time.process_time() - cpu0, proc(a.server_pid).get("cpu_s", 0) - srv0
+    t_end, cpu = time.perf_counter_ns(), time.process_time() - cpu0
+    srv = procs(a.server_pids).get("cpu_s", 0) - srv0
     ST.sending_done = True
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(a.drain):
@@ -253,16 +294,16 @@ async def load(pairs: list[Pair], a: argparse.Namespace, nonce: str) -> tuple[in
 async def run(a: argparse.Namespace) -> dict[str, Any]:
     tasks: set[asyncio.Task[None]] = set()
     nonce = secrets.token_hex(4)
-    idle = proc(a.server_pid)
-    async with httpx.AsyncClient(base_url=a.base, trust_env=False, timeout=30) as http:
+    idle = procs(a.server_pids)
+    async with httpx.AsyncClient(base_url=a.bases[0], trust_env=False, timeout=30) as http:
         t_setup = time.monotonic()
         async with asyncio.timeout(a.setup_timeout):
             pairs = await (setup_kefu(a, tasks, http) if a.target == "kefu" else setup_relay(a, tasks))
         setup_s = time.monotonic() - t_setup
         await asyncio.sleep(0.5)
-        connected = proc(a.server_pid)
+        connected = procs(a.server_pids)
         total, t0, t_end, gen_cpu, srv_cpu = await load(pairs, a, nonce)
-        after = proc(a.server_pid)
+        after = procs(a.server_pids)
         held = sum(1 for p in pairs for s in (p.visitor, p.agent) if s.ws.state.name == "OPEN")
         ST.closing = True
         if a.target == "kefu":  # free the agents' slots for the next run
@@ -303,6 +344,9 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
         "dups": ST.dups,
         "conns": conns,
         "conns_held": held,
+        "nodes": len(a.bases),
+        "cross_node_pairs": sum(1 for p in pairs if p.visitor.node != p.agent.node),
+        "visitors_moved": ST.moved,
         "setup_s": round(setup_s, 2),
         "server_cpu": round(cpu, 3),
         "gen_cpu": round(gen_cpu / max((t_end - t0) / 1e9, 1e-9), 3),
@@ -318,18 +362,23 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", choices=["relay", "kefu"], required=True)
-    ap.add_argument("--base", required=True, help="http://127.0.0.1:PORT")
+    ap.add_argument("--base", required=True, help="http://127.0.0.1:PORT, or several comma-separated (kefu)")
     ap.add_argument("--pairs", type=int, default=100)
     ap.add_argument("--rate", type=float, default=1000, help="messages/s offered, in total")
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--drain", type=float, default=10, help="s to wait for late deliveries after the last send")
     ap.add_argument("--setup-timeout", type=float, default=180)
     ap.add_argument("--creds", help="kefu: JSON {app_id, agents: [{email, password}]}")
-    ap.add_argument("--server-pid", type=int, default=0, help="read the server's RSS/CPU from /proc")
+    ap.add_argument("--server-pid", default="0", help="read the server's RSS/CPU from /proc (comma-separated: summed)")
     ap.add_argument("--deflate", action="store_true", help="offer permessage-deflate")
     a = ap.parse_args()
-    if not a.base.startswith("http://127.0.0.1:"):
+    a.bases = a.base.split(",")
+    if not all(b.startswith("http://127.0.0.1:") for b in a.bases):
         raise SystemExit("only http://127.0.0.1:PORT targets are allowed")
+    if len(a.bases) > 1 and a.target != "kefu":
+        raise SystemExit("several --base URLs: kefu only")
+    a.base = a.bases[0]
+    a.server_pids = [int(x) for x in a.server_pid.split(",")]
     a.creds_data = orjson.loads(Path(a.creds).read_bytes()) if a.creds else None
     try:
         res = uvloop.run(run(a))

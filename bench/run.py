@@ -6,6 +6,12 @@ kefu/relay ratios. Everything listens and connects on 127.0.0.1 only; every chil
 on exit.
 
     .venv/bin/python bench/run.py --rates 500,1000,2000 --duration 10 --pairs 100
+
+Targets `kefu-pgN` (e.g. `kefu-pg1,kefu-pg3`) run N `kefu serve` nodes sharing a fresh PostgreSQL
+database (`kefu_bench_<random>` on `--pg`, dropped at the end) and Redis (`--redis`), all pinned
+to `--server-core`; the generator spreads its pairs over the nodes so that every visitor and its
+agent sit on different nodes (see `bench/load.py`). On one machine this measures the cost of
+coordinating through PostgreSQL and Redis, not scaling.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import importlib.util
 import os
 import re
 import resource
+import secrets
 import signal
 import socket
 import subprocess
@@ -32,6 +39,7 @@ import orjson
 BENCH = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
 CHILDREN: list[subprocess.Popen[bytes]] = []
+MULTI = re.compile(r"kefu-pg([1-9])")
 
 
 def free_port() -> int:
@@ -102,29 +110,52 @@ def setup_kefu(a: argparse.Namespace, tmp: Path, env: dict[str, str]) -> Path:
     return creds
 
 
+def psql(pg: str, sql: str) -> None:
+    subprocess.run(["psql", pg, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], check=True, timeout=60, capture_output=True)
+
+
+@contextlib.contextmanager
+def database(a: argparse.Namespace, target: str, tmpdir: str) -> Any:
+    """SQLite in `tmpdir`, or for `kefu-pgN` a fresh PostgreSQL database, dropped on the way out."""
+    if not MULTI.fullmatch(target):
+        yield f"sqlite:///{tmpdir}/kefu.db"
+        return
+    name = f"kefu_bench_{secrets.token_hex(4)}"
+    psql(a.pg, f"CREATE DATABASE {name}")
+    try:
+        yield a.pg.rsplit("/", 1)[0] + "/" + name
+    finally:
+        for p in CHILDREN:  # the nodes hold connections to it
+            stop(p)
+        psql(a.pg, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def run_target(a: argparse.Namespace, target: str) -> list[dict[str, Any]]:
-    """A fresh server process per rate (same database), so peak RSS and KiB/conn are per rate."""
-    port, pin = free_port(), ["taskset", "-c", str(a.server_core)]
-    with tempfile.TemporaryDirectory(prefix="kefu-bench-") as tmpdir:
-        env = {
-            **os.environ,
-            "KEFU_RATE_LIMITS": "off",
-            "KEFU_LOG_LEVEL": "warning",
-            "KEFU_DB": f"sqlite:///{tmpdir}/kefu.db",
-        }
-        creds = setup_kefu(a, Path(tmpdir), env) if target == "kefu" else None
+    """Fresh server process(es) per rate (same database), so peak RSS and KiB/conn are per rate."""
+    multi = MULTI.fullmatch(target)
+    nodes = int(multi.group(1)) if multi else 1
+    ports, pin = [free_port() for _ in range(nodes)], ["taskset", "-c", a.server_core]
+    with tempfile.TemporaryDirectory(prefix="kefu-bench-") as tmpdir, database(a, target, tmpdir) as db:
+        env = {**os.environ, "KEFU_RATE_LIMITS": "off", "KEFU_LOG_LEVEL": "warning", "KEFU_DB": db}
+        if multi:
+            env["KEFU_REDIS"] = a.redis
+        creds = setup_kefu(a, Path(tmpdir), env) if target != "relay" else None
         if target == "relay":
-            srv = [*pin, sys.executable, str(BENCH / "relay.py"), "--port", str(port), "--ws", a.ws]
-            srv += ["--deflate"] if a.deflate else []
+            srvs = [[*pin, sys.executable, str(BENCH / "relay.py"), "--port", str(ports[0]), "--ws", a.ws]]
+            srvs[0] += ["--deflate"] if a.deflate else []
         else:
-            srv = [*pin, str(a.kefu), "serve", "--host", "127.0.0.1", "--port", str(port), "--db", env["KEFU_DB"]]
+            serve = [*pin, str(a.kefu), "serve", "--host", "127.0.0.1", "--db", db]
+            srvs = [[*serve, "--port", str(port), *(["--redis", a.redis] if multi else [])] for port in ports]
         rows = []
         for rate in a.rates:
-            server = start(srv, env)
+            servers = [start(srv, env) for srv in srvs]
             try:
-                wait_healthy(port, server, 60)
-                opts = {"target": target, "base": f"http://127.0.0.1:{port}", "pairs": a.pairs, "rate": rate,
-                        "duration": a.duration, "drain": a.drain, "server-pid": server.pid}  # fmt: skip
+                for port, server in zip(ports, servers, strict=True):
+                    wait_healthy(port, server, 60)
+                opts = {"target": "relay" if target == "relay" else "kefu", "pairs": a.pairs, "rate": rate,
+                        "base": ",".join(f"http://127.0.0.1:{port}" for port in ports),
+                        "duration": a.duration, "drain": a.drain,
+                        "server-pid": ",".join(str(s.pid) for s in servers)}  # fmt: skip
                 cmd = ["taskset", "-c", str(a.client_core), sys.executable, str(BENCH / "load.py")]
                 cmd += [x for k, v in opts.items() for x in (f"--{k}", str(v))]
                 cmd += ["--creds", str(creds)] if creds else []
@@ -135,12 +166,15 @@ def run_target(a: argparse.Namespace, target: str) -> list[dict[str, Any]]:
                     sys.stderr.write(out.stderr.decode()[-2000:])
                     row = orjson.loads(out.stdout.decode().strip().splitlines()[-1])
                 except (subprocess.TimeoutExpired, IndexError, orjson.JSONDecodeError) as e:
-                    row = {"target": target, "offered_rate": rate, "failed": type(e).__name__}
-                if server.poll() is not None:
-                    row["failed"] = f"server exited {server.returncode}"
+                    row = {"offered_rate": rate, "failed": type(e).__name__}
+                row["target"] = target
+                for server in servers:
+                    if server.poll() is not None:
+                        row["failed"] = f"server exited {server.returncode}"
                 rows.append(row)
             finally:
-                stop(server)
+                for server in servers:
+                    stop(server)
         return rows
 
 
@@ -173,16 +207,19 @@ COLUMNS: list[tuple[str, Any, str]] = [
 def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| target | offered/s | " + " | ".join(c[0] for c in COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
     by: dict[tuple[str, float], dict[str, Any]] = {(r["target"], r["offered_rate"]): r for r in rows}
+    targets = sorted({r["target"] for r in rows}, key=lambda t: (t != "relay", t))  # relay, kefu, kefu-pg1, …
+    compare = [("kefu", "relay")] + [(t, "kefu-pg1") for t in targets if MULTI.fullmatch(t) and t != "kefu-pg1"]
     for rate in sorted({r["offered_rate"] for r in rows}):
-        for t in ("relay", "kefu"):
+        for t in targets:
             r = by.get((t, rate), {})
             cells = [f"failed: {r['failed']}"] if "failed" in r else [c[1](r) for c in COLUMNS] if r else []
             if cells:
                 lines.append(f"| {t} | {rate:g} | " + " | ".join(cells) + " |")
-        k, b = by.get(("kefu", rate), {}), by.get(("relay", rate), {})
-        if k and b and "failed" not in k and "failed" not in b:
-            ratios = [f"{k[key] / b[key]:.2f}×" if key and b.get(key) else "" for _, _, key in COLUMNS]
-            lines.append(f"| **kefu/relay** | {rate:g} | " + " | ".join(ratios) + " |")
+        for num, den in compare:
+            k, b = by.get((num, rate), {}), by.get((den, rate), {})
+            if k and b and "failed" not in k and "failed" not in b:
+                ratios = [f"{k[key] / b[key]:.2f}×" if key and b.get(key) else "" for _, _, key in COLUMNS]
+                lines.append(f"| **{num}/{den}** | {rate:g} | " + " | ".join(ratios) + " |")
     return "\n".join(lines)
 
 
@@ -192,14 +229,21 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10, help="s of load per rate")
     ap.add_argument("--pairs", type=int, default=100, help="visitor/agent pairs (2 sockets each)")
     ap.add_argument("--drain", type=float, default=10, help="s to wait for late messages")
-    ap.add_argument("--targets", default="relay,kefu")
-    ap.add_argument("--server-core", type=int, default=0)
+    ap.add_argument("--targets", default="relay,kefu", help="relay, kefu (SQLite), kefu-pgN (N nodes, N <= 9)")
+    ap.add_argument("--server-core", default="0", help="taskset -c list for the server(s), e.g. 0")
     ap.add_argument("--client-core", type=int, default=1)
     ap.add_argument("--ws", default=kefu_ws(), help="relay: uvicorn ws implementation (default: kefu serve's)")
     ap.add_argument("--deflate", action="store_true", help="relay: permessage-deflate on (to compare)")
     ap.add_argument("--kefu", type=Path, default=VENV_BIN / "kefu")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
+    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres", help="kefu-pgN: server")
+    ap.add_argument("--redis", default="redis://127.0.0.1:6379/14", help="kefu-pgN: Redis")
     a = ap.parse_args()
+    for t in a.targets.split(","):
+        if t not in ("relay", "kefu") and not MULTI.fullmatch(t):
+            raise SystemExit(f"unknown target {t!r}")
+    if "@127.0.0.1:" not in a.pg or not a.redis.startswith("redis://127.0.0.1:"):
+        raise SystemExit("only 127.0.0.1 PostgreSQL/Redis")
     a.rates = [float(x) for x in a.rates.split(",")]
     print(f"relay: uvicorn ws={a.ws}, permessage-deflate {'on' if a.deflate else 'off'}", file=sys.stderr)
     if a.duration > 120 or len(a.rates) > 10 or a.pairs > 2000:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kefu import errors
 from kefu.domain.ids import new_id
@@ -29,6 +29,13 @@ from kefu.storage.tables import attachments, conversations, messages
 from kefu.storage.webhooks import INSERT_DELIVERIES
 
 MAX_BATCH = 256
+DEADLOCK_RETRIES = 3
+
+
+def is_retryable(exc: DBAPIError) -> bool:
+    """PostgreSQL gave up on the transaction to break a deadlock (40P01) or a serialization conflict (40001)."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code in ("40P01", "40001") or "deadlock detected" in str(exc.orig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,15 @@ class _Statements:
     def __init__(self, lock_rows: bool) -> None:
         select_conv = sa.select(conversations).where(conversations.c.session_id == sa.bindparam("sid"))
         self.conversation = select_conv.with_for_update() if lock_rows else select_conv
+        # A batch locks all its conversations first, in one order every node shares: batches of different
+        # nodes touching the same conversations then wait for each other instead of deadlocking.
+        self.lock_all = (
+            sa.select(conversations.c.session_id)
+            .where(conversations.c.session_id.in_(sa.bindparam("sids", expanding=True)))
+            .order_by(conversations.c.session_id)
+            .with_for_update()
+        )
+        self.lock_rows = lock_rows
         self.by_client_id = sa.select(messages).where(
             messages.c.session_id == sa.bindparam("sid"),
             messages.c.sender_id == sa.bindparam("sender_id"),
@@ -147,13 +163,21 @@ class MessageWriter:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._thread, self._write_sqlite, items)
         try:
-            async with self.db.transaction() as tx:
-                return await tx.run_sync(self._append_all, items)
+            return await self._write_batch_async(items)
         except IntegrityError:  # another node wrote the same client_msg_id meanwhile: one by one
-            results: list[Outcome] = []
-            for item in items:
-                results.append(await self._write_one_async(item))
-            return results
+            return [await self._write_one_async(item) for item in items]
+
+    async def _write_batch_async(self, items: list[NewMessage]) -> list[Outcome]:
+        for attempt in range(DEADLOCK_RETRIES + 1):
+            try:
+                async with self.db.transaction() as tx:
+                    return await tx.run_sync(self._append_all, items)
+            except IntegrityError:
+                raise
+            except DBAPIError as exc:  # a deadlock victim (with another kind of transaction): nothing was kept, again
+                if attempt == DEADLOCK_RETRIES or not is_retryable(exc):
+                    raise
+        raise AssertionError("unreachable")
 
     async def _write_one_async(self, item: NewMessage) -> Outcome:
         for attempt in range(2):
@@ -180,6 +204,8 @@ class MessageWriter:
                 return self._append_all(conn, items)
 
     def _append_all(self, conn: sa.Connection, items: Sequence[NewMessage]) -> list[Outcome]:
+        if self.statements.lock_rows and len(items) > 1:
+            conn.execute(self.statements.lock_all, {"sids": sorted({item.session_id for item in items})})
         return [self._append_one(conn, item) for item in items]
 
     def _append_one(self, conn: sa.Connection, item: NewMessage) -> Outcome:
