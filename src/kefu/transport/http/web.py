@@ -1,15 +1,16 @@
-"""The browser side: the JS SDK at `/sdk/v1/kefu.js` and the demo shop page at `/demo` that embeds it."""
+"""The browser side: the JS SDK at `/sdk/v1/kefu.js`, the demo shop at `/demo`, the agent console at `/console`."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from kefu import errors
 from kefu.storage import apps as app_store
@@ -39,6 +40,56 @@ def sdk_file() -> StaticFile:
 @functools.cache
 def demo_template() -> str:
     return resources.files("kefu").joinpath("web/demo.html").read_text(encoding="utf-8")
+
+
+CONSOLE_FILES = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8"}
+# Assets are linked as `console.js?v=<release hash>`: a versioned URL never changes, so browsers keep it a year;
+# the page itself is revalidated on every load (a cheap 304), so a new release is picked up at once.
+ASSET_CACHE_CONTROL = "public, max-age=31536000, immutable"
+PAGE_CACHE_CONTROL = "no-cache"
+VERSION_SLOT = "__VERSION__"
+# A Host header is echoed into the CSP's ws(s) sources only when it looks like a host name (and port).
+HOST_PATTERN = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+@functools.cache
+def console_file(name: str) -> StaticFile:
+    """A file of the agent console as shipped in the package, with a strong ETag of its bytes."""
+    body = resources.files("kefu").joinpath(f"web/console/{name}").read_bytes()
+    return StaticFile(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+
+
+@functools.cache
+def console_version() -> str:
+    """A hash of the console's assets: it changes with every release that changes them."""
+    return hashlib.sha256(b"".join(console_file(name).body for name in CONSOLE_FILES)).hexdigest()[:16]
+
+
+@functools.cache
+def console_page() -> StaticFile:
+    """index.html with its assets' version filled in, so the page names exactly the bytes it was built with."""
+    template = resources.files("kefu").joinpath("web/console/index.html").read_text(encoding="utf-8")
+    body = template.replace(VERSION_SLOT, console_version()).encode()
+    return StaticFile(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+
+
+def console_security_headers(request: Request) -> dict[str, str]:
+    """Only this origin's scripts, styles and API (plus its WebSocket), and no framing by other sites."""
+    host = request.headers.get("host", "")
+    sockets = f" ws://{host} wss://{host}" if HOST_PATTERN.match(host) else ""
+    policy = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+        f"media-src 'self' blob:; font-src 'self'; connect-src 'self'{sockets}; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "SAMEORIGIN",
+        "Referrer-Policy": "no-referrer",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
@@ -73,3 +124,31 @@ async def demo(svc: ServicesDep) -> HTMLResponse:
         raise errors.NotFound("There is no demo app on this server; run `kefu demo` to make one.")
     page = demo_template().replace(APP_ID_SLOT, js_string(app.app_id))
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/console/")
+async def console_slash() -> RedirectResponse:
+    return RedirectResponse("/console", status_code=308)
+
+
+@router.get("/console")
+async def console(request: Request) -> Response:
+    """The agent console: one static page that talks to the public API and WebSocket only."""
+    page = console_page()
+    headers = {"ETag": page.etag, "Cache-Control": PAGE_CACHE_CONTROL} | console_security_headers(request)
+    if etag_matches(request.headers.get("if-none-match", ""), page.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(page.body, media_type="text/html; charset=utf-8", headers=headers)
+
+
+@router.get("/console/{name}")
+async def console_asset(name: str, request: Request, v: str | None = None) -> Response:
+    """console.js and console.css; kept a year when asked for by the version the page names."""
+    if name not in CONSOLE_FILES:
+        raise errors.NotFound(f"No console file '{name}'.")
+    found = console_file(name)
+    cache = ASSET_CACHE_CONTROL if v == console_version() else PAGE_CACHE_CONTROL
+    headers = {"ETag": found.etag, "Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
+    if etag_matches(request.headers.get("if-none-match", ""), found.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(found.body, media_type=CONSOLE_FILES[name], headers=headers)
