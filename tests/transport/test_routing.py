@@ -314,6 +314,7 @@ async def test_transfer_to_an_agent_and_to_a_group_with_notes_only_agents_see(no
     await senior_ws.send("transfer", session_id=sid, to_agent_id=colleague["agent_id"], note="VIP, 退款已批准")
     handed = await colleague_ws.expect("assigned", session_id=sid)
     assert (handed["note"], handed["from_agent_id"]) == ("VIP, 退款已批准", senior["agent_id"])
+    assert handed["from_agent"]["agent_id"] == senior["agent_id"] and handed["from_agent"]["name"]
     moved = await visitor.expect(
         "conversation", session_id=sid, where=lambda f: (f["agent"] or {}).get("agent_id") == colleague["agent_id"]
     )

@@ -131,6 +131,8 @@ class RoutingService:
         }
         if conv.transferred_from is not None:  # agents only: the visitor never sees a transfer note
             frame["from_agent_id"] = conv.transferred_from
+            previous = await agent_store.get_agent(tx, conv.transferred_from)
+            frame["from_agent"] = {"agent_id": conv.transferred_from, "name": previous.name if previous else None}
             frame["note"] = conv.transfer_note
         return record, frame
 
