@@ -108,6 +108,9 @@ class Peer:
         self.ws: Any = None
         self.seen: dict[str, list[int]] = {}  # session_id -> seqs delivered, in arrival order, after de-duplication
         self.repeats = 0  # frames of a seq already seen (a server sending something twice)
+        # After a reconnect, live messages may come before the replay of the client's `sync`: like the SDK, hold a
+        # conversation's messages from the sync request until its `synced`, then take them in seq order.
+        self.resyncing: dict[str, list[int]] = {}
         self.acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.reconnects = 0
@@ -132,6 +135,7 @@ class Peer:
                 self.index += 1
                 await asyncio.sleep(0.05)  # backing off before the next node
         for sid in self.seen:  # everything missed while away, from the database
+            self.resyncing[sid] = []
             await self.ws.send(orjson.dumps({"type": "sync", "session_id": sid, "after_seq": self.last(sid)}).decode())
         self._reader = asyncio.get_running_loop().create_task(self._read())
         self.connected.set()
@@ -143,6 +147,13 @@ class Peer:
             self.changed.clear()
             await self.changed.wait()
 
+    def record(self, sid: str, seq: int) -> None:
+        if seq <= self.last(sid):
+            self.repeats += 1
+        else:
+            self.seen.setdefault(sid, []).append(seq)
+            self.changed.set()
+
     def last(self, sid: str) -> int:
         return self.seen[sid][-1] if self.seen.get(sid) else 0
 
@@ -151,12 +162,13 @@ class Peer:
             async for raw in self.ws:
                 frame = orjson.loads(raw)
                 if frame["type"] == "message":
-                    sid, seq = frame["session_id"], frame["seq"]
-                    if seq <= self.last(sid):
-                        self.repeats += 1
+                    if (held := self.resyncing.get(frame["session_id"])) is not None:
+                        held.append(frame["seq"])
                     else:
-                        self.seen.setdefault(sid, []).append(seq)
-                        self.changed.set()
+                        self.record(frame["session_id"], frame["seq"])
+                elif frame["type"] == "synced" and (held := self.resyncing.pop(frame["session_id"], None)) is not None:
+                    for seq in sorted(held):
+                        self.record(frame["session_id"], seq)
                 elif frame["type"] == "ack" and (fut := self.acks.pop(frame["ref"], None)) and not fut.done():
                     fut.set_result(frame)
                 elif frame["type"] in ("assigned", "conversation"):
