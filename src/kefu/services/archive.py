@@ -18,7 +18,7 @@ from kefu.storage import archive as archive_store
 from kefu.storage import conversations as conversation_store
 from kefu.storage import search as search_store
 from kefu.storage import visitors as visitor_store
-from kefu.storage.archive import ArchiveFilter
+from kefu.storage.archive import ArchiveFilter as ArchiveFilter  # re-exported for transport
 
 STATUSES = ("bot", "queued", "active", "closed")
 SNIPPET_CONTEXT = 40  # characters shown on each side of the first match
