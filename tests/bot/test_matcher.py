@@ -13,12 +13,13 @@ from tests.bot.conftest import DATA, load_kb
 TENANTS = {"shop": "kb_shop.json", "bank": "kb_bank.csv", "saas": "kb_saas.json"}
 
 
+@pytest.mark.parametrize("split", ["eval", "train"])
 @pytest.mark.parametrize("tenant", TENANTS)
-def test_the_evaluation_set_never_copies_the_knowledge_base(tenant: str) -> None:
+def test_the_labelled_sets_never_copy_the_knowledge_base(tenant: str, split: str) -> None:
     kb = load_kb(TENANTS[tenant])
     phrasings = {normalise(p) for a in kb for p in a.phrasings()}
     ids = {a.article_id for a in kb}
-    lines = (DATA / f"eval_{tenant}.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = (DATA / f"{split}_{tenant}.jsonl").read_text(encoding="utf-8").splitlines()
     labelled = [json.loads(line) for line in lines if line.strip()]
     assert not [q["question"] for q in labelled if normalise(q["question"]) in phrasings]
     assert {q["article"] for q in labelled} - {None} <= ids
