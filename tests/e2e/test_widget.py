@@ -422,13 +422,19 @@ async def test_demo_page_embeds_the_widget(web_node: Node, context: BrowserConte
     app = await web_node.create_app("Demo shop 演示商城")
     async with web_node.services.db.transaction() as tx:
         await app_store.set_marker(tx, "demo_app_id", app.app_id)
-    html = (await web_node.http.get("/demo")).text
+    served = await web_node.http.get("/demo")
+    html = served.text
+    policy = served.headers["content-security-policy"]
+    assert "script-src 'self' 'sha256-" in policy and "'unsafe-inline'" not in policy.split("style-src")[0]
+    assert "frame-ancestors 'self'" in policy and served.headers["x-content-type-options"] == "nosniff"
     assert f'appId: "{app.app_id}"' in html
     assert "YOUR_APP_ID" not in html
     has_bot = await bot_ready(web_node, app) is None
     _, agent = await with_agent(web_node, app)
 
     page = await context.new_page()
+    refused: list[str] = []  # the widget works under the page's CSP: nothing it does is blocked
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     await page.goto(f"{base_url(web_node)}/demo")
     await expect(page.locator("#svc")).to_have_text("在线")
     await page.locator("#checkout").click()  # the demo's deliberate bug
@@ -449,6 +455,7 @@ async def test_demo_page_embeds_the_widget(web_node: Node, context: BrowserConte
     assert fonts, "Chinese needs fonts-noto-cjk"
     shot = await page.screenshot()
     assert len(shot) > 10_000
+    assert not refused, refused
     if os.environ.get("KEFU_UPDATE_SCREENSHOT"):
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         SCREENSHOT.write_bytes(shot)

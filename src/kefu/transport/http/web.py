@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
@@ -73,13 +74,17 @@ def console_page() -> StaticFile:
     return StaticFile(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 
+def socket_sources(request: Request) -> str:
+    """This host's ws:// and wss:// origins for `connect-src` (older browsers do not count them under 'self')."""
+    host = request.headers.get("host", "")
+    return f" ws://{host} wss://{host}" if HOST_PATTERN.match(host) else ""
+
+
 def console_security_headers(request: Request) -> dict[str, str]:
     """Only this origin's scripts, styles and API (plus its WebSocket), and no framing by other sites."""
-    host = request.headers.get("host", "")
-    sockets = f" ws://{host} wss://{host}" if HOST_PATTERN.match(host) else ""
     policy = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-        f"media-src 'self' blob:; font-src 'self'; connect-src 'self'{sockets}; object-src 'none'; "
+        f"media-src 'self' blob:; font-src 'self'; connect-src 'self'{socket_sources(request)}; object-src 'none'; "
         "base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
     )
     return {
@@ -89,6 +94,33 @@ def console_security_headers(request: Request) -> dict[str, str]:
         "Referrer-Policy": "no-referrer",
         "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
         "Cross-Origin-Opener-Policy": "same-origin",
+    }
+
+
+INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+def demo_security_headers(request: Request, page: str) -> dict[str, str]:
+    """The CSP a careful shop would send with the widget embedded: scripts only from here or by their hash.
+
+    The widget needs `script-src` for /sdk/v1/kefu.js, `connect-src` for the API and its socket, `img-src` for
+    images in chat (blob: and data: previews), and `style-src 'unsafe-inline'` for the `<style>` in its shadow
+    root (docs/sdk.md lists them for sites that embed it).
+    """
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        for body in INLINE_SCRIPT.findall(page)
+    )
+    policy = (
+        f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' blob: data:; connect-src 'self'{socket_sources(request)}; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "SAMEORIGIN",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
     }
 
 
@@ -115,7 +147,7 @@ async def sdk(request: Request) -> Response:
 
 
 @router.get("/demo", response_class=HTMLResponse)
-async def demo(svc: ServicesDep) -> HTMLResponse:
+async def demo(request: Request, svc: ServicesDep) -> HTMLResponse:
     """A small shop page with the widget embedded by the documented snippet, for the app `kefu demo` made."""
     async with svc.db.read() as tx:
         app_id = await app_store.get_marker(tx, DEMO_APP_MARKER)
@@ -123,7 +155,8 @@ async def demo(svc: ServicesDep) -> HTMLResponse:
     if app is None:
         raise errors.NotFound("There is no demo app on this server; run `kefu demo` to make one.")
     page = demo_template().replace(APP_ID_SLOT, js_string(app.app_id))
-    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store"} | demo_security_headers(request, page)
+    return HTMLResponse(page, headers=headers)
 
 
 @router.get("/console/")

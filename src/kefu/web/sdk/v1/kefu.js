@@ -88,7 +88,7 @@ const ICON_CLIP = 'M4 5h16v14H4zm2 2v8l4-4 3 3 2-2 3 3V7zm9 1a1.5 1.5 0 1 0 0 3 
 // --- state
 let opts = null, base = '', t = I18N.en, ui = null;
 let token = null, visitorId = null, uid = null; // the visitor, as kept in localStorage
-let ws = null, gen = 0, attempts = 0, retryTimer = 0, heartbeat = 0, lastFrame = 0, connecting = false, rejected = 0;
+let ws = null, gen = 0, attempts = 0, retryTimer = 0, heartbeat = 0, lastFrame = 0, lastSent = 0, connecting = false, rejected = 0;
 let ready = false, synced = false, conn = 'idle', serviceStatus = null;
 let current = null, opening = null, wantOpen = null, seen = 0, panelOpen = false;
 let reporting = false, typingSent = 0, typingTimer = 0;
@@ -181,6 +181,7 @@ function fmtSize(n) {
 function wsSend(frame) {
   if (!ws || ws.readyState !== WebSocket.OPEN) return false;
   ws.send(JSON.stringify(frame));
+  lastSent = Date.now();
   return true;
 }
 
@@ -376,10 +377,11 @@ function onReady(f) {
   if (!syncing.size) afterSync();
 }
 
+// The server closes a socket that sends nothing for 120 s (4408): a reader who only listens still pings.
 function beat() {
-  const idle = Date.now() - lastFrame;
-  if (idle > 45000) drop();
-  else if (idle > 20000) wsSend({ type: 'ping' });
+  const now = Date.now();
+  if (now - lastFrame > 45000) drop();
+  else if (now - lastFrame > 20000 || now - lastSent > 20000) wsSend({ type: 'ping' });
 }
 
 function onSynced(f) {
