@@ -136,7 +136,13 @@ def run_target(a: argparse.Namespace, target: str) -> list[dict[str, Any]]:
     nodes = int(multi.group(1)) if multi else 1
     ports, pin = [free_port() for _ in range(nodes)], ["taskset", "-c", a.server_core]
     with tempfile.TemporaryDirectory(prefix="kefu-bench-") as tmpdir, database(a, target, tmpdir) as db:
-        env = {**os.environ, "KEFU_RATE_LIMITS": "off", "KEFU_LOG_LEVEL": "warning", "KEFU_DB": db}
+        env = {
+            **os.environ,
+            "KEFU_RATE_LIMITS": "off",
+            "KEFU_WS_IDLE_TIMEOUT_S": "3600",
+            "KEFU_LOG_LEVEL": "warning",
+            "KEFU_DB": db,
+        }
         if multi:
             env["KEFU_REDIS"] = a.redis
         creds = setup_kefu(a, Path(tmpdir), env) if target != "relay" else None

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     max_context_chars: int = 20000
     presence_grace_s: float = 30.0
     outbox_max_frames: int = 5000
+    ws_idle_timeout_s: float = Field(
+        default=120.0, gt=0, description="a socket that sends no frame (not even a ping) this long is closed, 4408"
+    )
     upload_dir: str = Field(default="./uploads", description="where uploaded files are kept (local disk)")
     search_index_interval_s: float = Field(
         default=0.5, description="the search indexer's safety-net pass interval; commits also wake it"

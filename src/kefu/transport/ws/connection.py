@@ -25,12 +25,18 @@ from kefu import errors
 from kefu.domain.models import Actor
 from kefu.pubsub import Subscription
 from kefu.services.container import Services
-from kefu.services.events import agent_topic, app_topic, visitor_topic
+from kefu.services.events import agent_topic, agents_topic, app_topic, visitor_topic
 from kefu.services.records import ack_frame, conversation_record
 from kefu.transport.ws import frames as f
 
 log = logging.getLogger(__name__)
+
+# Close codes (docs/api.md lists them with what a client does about each).
+CLOSE_INTERNAL_ERROR = 1011  # the server failed: reconnect and sync
 CLOSE_SLOW_CONSUMER = 1013  # "try again later": the client reconnects and syncs
+CLOSE_UNAUTHORIZED = 4401  # no valid token, or the actor is gone: sign in (visitors: a new session) again
+CLOSE_FORBIDDEN = 4403  # a visitor socket from an origin the app does not allow
+CLOSE_IDLE = 4408  # no frame from the client, not even a ping, for `ws_idle_timeout_s`
 
 
 def error_frame(error: errors.KefuError, ref: str | None = None) -> dict[str, Any]:
@@ -62,7 +68,7 @@ class Connection:
         self.early: list[bytes] = []
         self.app_status: dict[str, Any] | None = None
         self.shown_status: str | None = None
-        self.overflowed = False
+        self.closing: tuple[int, str] | None = None  # the close code and reason, once the socket is to be closed
         self._tasks: set[asyncio.Task[None]] = set()
         self.connection_id = secrets.token_hex(8)
 
@@ -72,20 +78,26 @@ class Connection:
         self.emit_raw(orjson.dumps(frame))
 
     def emit_raw(self, payload: bytes) -> None:
-        if self.overflowed:
+        if self.closing is not None:
             return
         if self.out.qsize() >= self.services.settings.outbox_max_frames:
-            self.overflowed = True  # a client this far behind gets closed; it reconnects and syncs
-            self.out.put_nowait(None)
+            # A client this far behind gets closed; it reconnects and syncs.
+            self.close_after_queued(CLOSE_SLOW_CONSUMER, "too far behind; reconnect and sync")
             return
         self.out.put_nowait(payload)
+
+    def close_after_queued(self, code: int, reason: str) -> None:
+        """Close the socket with `code` once the frames already queued are written; nothing more is queued."""
+        if self.closing is None:
+            self.closing = (code, reason)
+            self.out.put_nowait(None)
 
     async def write_loop(self) -> None:
         while (item := await self.out.get()) is not None:
             await self.ws.send_text(item.decode())
-        if self.overflowed:
+        if self.closing is not None:
             with contextlib.suppress(Exception):
-                await self.ws.close(CLOSE_SLOW_CONSUMER, "too far behind; reconnect and sync")
+                await self.ws.close(*self.closing)
 
     # --- events from pubsub -------------------------------------------------------------------------
 
@@ -108,6 +120,11 @@ class Connection:
         elif kind == "service_status":
             self.app_status = frame
             self.emit_service_status()
+        elif kind == "revoked":  # a logout or password change: this socket's token no longer holds
+            mine = self.actor.token_id and frame.get("token_id") == self.actor.token_id
+            if mine or self.actor.token_epoch < frame.get("epoch_below", -1):
+                self.emit(error_frame(errors.Unauthorized("This token was revoked; sign in again.")))
+                self.close_after_queued(CLOSE_UNAUTHORIZED, "token revoked")
         elif kind in ("typing", "read"):
             if frame.pop("_origin", None) != self.connection_id:
                 self.emit(frame)
@@ -198,15 +215,16 @@ class Connection:
     def topics(self) -> list[str]:
         if self.actor.kind == "visitor":
             return [visitor_topic(self.actor.actor_id), app_topic(self.actor.app_id)]
-        return [agent_topic(self.actor.actor_id)]
+        return [agent_topic(self.actor.actor_id), agents_topic(self.actor.app_id)]
 
     async def ready_frame(self) -> dict[str, Any]:
         services = self.services
         convs = await services.chat.open_for(self.actor)
+        profiles = await services.chat.profiles(convs) if self.actor.kind == "agent" else {}
         listed = []
         for conv in convs:
             place = await services.routing.queue_place(conv)
-            listed.append(conversation_record(conv, None, *(place or (None, None))))
+            listed.append(conversation_record(conv, None, *(place or (None, None))) | profiles.get(conv.session_id, {}))
             self.cursors[conv.session_id] = Cursor(seq=conv.last_seq, live_from=conv.last_seq, group=conv.group)
         frame: dict[str, Any] = {"type": "ready", "conversations": listed}
         if self.actor.kind == "visitor":
@@ -237,6 +255,9 @@ class Connection:
             await self.read_loop()
         except WebSocketDisconnect:
             pass
+        except Exception:
+            log.exception("a %s connection failed", self.actor.kind)
+            self.close_after_queued(CLOSE_INTERNAL_ERROR, "server error; reconnect and sync")
         finally:
             if self.started:
                 self.services.telemetry.socket_closed(self.actor.kind)
@@ -253,9 +274,14 @@ class Connection:
                 writer.cancel()
 
     async def read_loop(self) -> None:
-        max_bytes = self.services.settings.max_frame_bytes
+        max_bytes, idle_s = self.services.settings.max_frame_bytes, self.services.settings.ws_idle_timeout_s
         while True:
-            message = await self.ws.receive()
+            try:
+                # Any frame resets the timer: clients keep a quiet socket open with `ping`.
+                message = await asyncio.wait_for(self.ws.receive(), idle_s)
+            except TimeoutError:
+                self.close_after_queued(CLOSE_IDLE, f"no frame for {idle_s:g} s; send ping to stay connected")
+                return
             if message["type"] == "websocket.disconnect":
                 return
             raw = message.get("text")
@@ -271,8 +297,8 @@ class Connection:
                 await self.dispatch(frame)
             except errors.KefuError as exc:
                 self.emit(error_frame(exc, frame.ref))
-                if not exc.recoverable:
-                    self.out.put_nowait(None)
+                if not exc.recoverable:  # Unauthorized, the only kind: the actor is gone
+                    self.close_after_queued(CLOSE_UNAUTHORIZED, exc.code)
                     return
             except Exception:
                 log.exception("frame %s failed", type(frame).__name__)
@@ -295,7 +321,7 @@ class Connection:
                 self.emit({"type": "pong"})
             case f.Send():
                 started = time.perf_counter()
-                await self.services.limits.message(actor.actor_id)
+                await self.services.limits.message(actor.app_id, actor.actor_id)
                 result = await chat.send(
                     actor, frame.session_id, frame.client_msg_id, frame.msg_type, frame.content, frame.attachment_id
                 )

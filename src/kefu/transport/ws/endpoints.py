@@ -10,11 +10,9 @@ from fastapi import APIRouter, WebSocket
 from kefu import errors
 from kefu.services.container import Services
 from kefu.transport.http.cors import origin_allowed
-from kefu.transport.ws.connection import Connection, error_frame
+from kefu.transport.ws.connection import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, Connection, error_frame
 
 router = APIRouter()
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
 
 
 async def _serve(ws: WebSocket, kind: str) -> None:

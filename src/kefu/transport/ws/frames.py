@@ -11,6 +11,7 @@ from kefu import errors
 
 SessionId = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 ClientMsgId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+MAX_SEQ = 2**31 - 1  # seqs are 32-bit integers in the database: a larger one would fail the query, not match
 
 
 class Frame(BaseModel):
@@ -37,7 +38,7 @@ class Send(Frame):
 class Sync(Frame):
     type: Literal["sync"]
     session_id: SessionId
-    after_seq: Annotated[int, Field(ge=0)] = 0
+    after_seq: Annotated[int, Field(ge=0, le=MAX_SEQ)] = 0
 
 
 class Typing(Frame):
@@ -48,7 +49,7 @@ class Typing(Frame):
 class Read(Frame):
     type: Literal["read"]
     session_id: SessionId
-    seq: Annotated[int, Field(ge=0)]
+    seq: Annotated[int, Field(ge=0, le=MAX_SEQ)]
 
 
 class RequestHuman(Frame):
@@ -59,7 +60,7 @@ class RequestHuman(Frame):
 class Feedback(Frame):
     type: Literal["feedback"]
     session_id: SessionId
-    seq: Annotated[int, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1, le=MAX_SEQ)]
     helpful: bool
 
 
@@ -137,6 +138,11 @@ def parse_frame(raw: str | bytes, max_bytes: int) -> Frame:
     if model is None:
         raise FrameError(errors.UnknownFrameType(f"Unknown frame type {str(kind)[:40]!r}."), ref)
     try:
-        return model.model_validate(data)
+        frame = model.model_validate(data)
     except ValidationError as exc:
         raise FrameError(errors.InvalidFrame(_describe(exc)), ref) from None
+    # JSON may spell U+0000 as \u0000; PostgreSQL text cannot hold it, so no field may carry it, on any database.
+    for name, value in frame:
+        if isinstance(value, str) and "\x00" in value:
+            raise FrameError(errors.InvalidFrame(f"{name}: the NUL character (U+0000) is not allowed."), ref)
+    return frame
