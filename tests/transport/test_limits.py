@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 
 from tests.helpers import PASSWORD, running_node
+from tests.security.reporting import report
 
 
 async def test_a_login_burst_from_one_address_is_throttled_and_the_owner_still_signs_in_elsewhere(
@@ -30,6 +32,10 @@ async def test_a_login_burst_from_one_address_is_throttled_and_the_owner_still_s
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{node.port}", transport=elsewhere) as other:
             r = await other.post("/api/v1/auth/login", json=right)
             assert r.status_code == 200, r.text
+    report(
+        f"login burst: 1,000 attempts from one address, {statuses.count(401)} checked, {statuses.count(429)} throttled"
+        " (429); the right password then worked from another address"
+    )
 
 
 async def test_repeated_failures_lock_the_account_from_that_address_only(sqlite_url: str) -> None:
@@ -65,3 +71,33 @@ async def test_visitor_sessions_per_address_are_limited(sqlite_url: str) -> None
         )
         codes = sorted(r.status_code for r in results)
         assert codes == [200] * 60 + [429] * 5
+
+
+async def test_uploads_per_uploader_are_limited_and_a_refused_one_keeps_nothing(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    upload_dir = tmp_path / "uploads"
+    async with running_node(sqlite_url, rate_limits="on", upload_dir=str(upload_dir)) as node:
+        app = await node.create_app()
+
+        async def upload(token: str, i: int) -> httpx.Response:
+            files = {"file": (f"note-{i}.txt", f"note {i}".encode(), "text/plain")}
+            return await node.http.post("/api/v1/uploads", files=files, headers={"Authorization": f"Bearer {token}"})
+
+        visitor = await node.visitor_token(app)
+        codes = []
+        for start in range(0, 100, 20):  # the hour's 100, 20 at a time
+            codes += [
+                r.status_code for r in await asyncio.gather(*(upload(visitor, i) for i in range(start, start + 20)))
+            ]
+        assert codes == [201] * 100
+        kept = stored_files(upload_dir)
+        over = await upload(visitor, 100)
+        assert over.status_code == 429 and over.json()["error"]["code"] == "rate_limited", over.text
+        assert int(over.headers["Retry-After"]) >= 1
+        assert stored_files(upload_dir) == kept  # the refused file was not written
+        assert (await upload(await node.visitor_token(app), 101)).status_code == 201  # another uploader is not held up
+
+
+def stored_files(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*") if p.is_file()}

@@ -10,7 +10,7 @@ from typing import Any
 
 from kefu import errors
 from kefu.bot import Bot, BotAnswer, KbArticle
-from kefu.bot.articles import ArticleInput, check_article_id
+from kefu.bot.articles import ArticleInput, InvalidArticle, check_article_id
 from kefu.domain.clock import Clock, iso
 from kefu.storage import Database
 from kefu.storage import apps as app_store
@@ -134,7 +134,10 @@ class KbService:
         return replaced
 
     async def delete_article(self, app_id: str, article_id: str) -> None:
-        check_article_id(article_id)
+        try:
+            check_article_id(article_id)
+        except ValueError as exc:
+            raise InvalidArticle(str(exc)) from None
         async with self.db.transaction() as tx:
             if not await kb_store.delete_article(tx, app_id, article_id):
                 raise ArticleNotFound(f"No article '{article_id}' in this app's knowledge base.")

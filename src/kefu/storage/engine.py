@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from kefu import errors
+
 Tx = AsyncConnection
+# PostgreSQL refuses text holding NUL characters (SQLite keeps it): bad input from a client, not a server fault.
+UNSTORABLE_TEXT = frozenset({"22021", "22P05"})  # character_not_in_repertoire, untranslatable_character
 
 
 def async_url(url: str) -> str:
@@ -51,6 +56,17 @@ def sqlite_sync_engine(url: str) -> sa.Engine:
     return engine
 
 
+@contextlib.contextmanager
+def refusing_unstorable_text() -> Iterator[None]:
+    """Text the database cannot store raises `BadRequest` (400), not a driver error (500)."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) in UNSTORABLE_TEXT:
+            raise errors.BadRequest("Text may not contain NUL characters (\\u0000).") from exc
+        raise
+
+
 class Database:
     """One engine and the transaction boundary every service uses."""
 
@@ -71,16 +87,18 @@ class Database:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """A connection in a transaction: committed on exit, rolled back on error."""
-        async with self.engine.connect() as conn:
-            await conn.execution_options(kefu_write=True)
-            async with conn.begin():
-                yield conn
+        with refusing_unstorable_text():
+            async with self.engine.connect() as conn:
+                await conn.execution_options(kefu_write=True)
+                async with conn.begin():
+                    yield conn
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
         """A connection for reads (no commit needed)."""
-        async with self.engine.connect() as conn:
-            yield conn
+        with refusing_unstorable_text():
+            async with self.engine.connect() as conn:
+                yield conn
 
     def for_update(self, query: sa.Select[Any]) -> sa.Select[Any]:
         """Lock the selected rows until commit (PostgreSQL); SQLite serialises writers by itself."""

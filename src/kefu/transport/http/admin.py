@@ -12,9 +12,11 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from kefu.transport.http.deps import Admin, ApiKey, ServicesDep
+from kefu.transport.http.errors import error_responses
+from kefu.transport.http.fields import JsonObject, JsonValue
 from kefu.transport.http.identity import AgentOut as AgentRecord
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], responses=error_responses(400, 401, 403, 422))
 
 Level = Annotated[int, Field(strict=True, ge=0, le=1000)]
 Capacity = Annotated[int, Field(strict=True, ge=1, le=1000)]
@@ -68,7 +70,7 @@ async def list_agents(actor: Admin, svc: ServicesDep) -> AgentListOut:
     return AgentListOut(items=[AgentOut(**a) for a in await svc.admin.list_agents(actor)])
 
 
-@router.post("/agents", response_model=AgentOut, status_code=201)
+@router.post("/agents", response_model=AgentOut, status_code=201, responses=error_responses(409))
 async def create_agent(body: AgentCreateIn, actor: Admin, svc: ServicesDep) -> AgentOut:
     """A new agent (offline until they log in and set their status); unknown groups are created."""
     agent = await svc.admin.create_agent(
@@ -77,12 +79,12 @@ async def create_agent(body: AgentCreateIn, actor: Admin, svc: ServicesDep) -> A
     return AgentOut(**agent)
 
 
-@router.get("/agents/{agent_id}", response_model=AgentOut)
+@router.get("/agents/{agent_id}", response_model=AgentOut, responses=error_responses(404))
 async def get_agent(agent_id: AgentId, actor: Admin, svc: ServicesDep) -> AgentOut:
     return AgentOut(**await svc.admin.agent(actor, agent_id))
 
 
-@router.put("/agents/{agent_id}", response_model=AgentOut)
+@router.put("/agents/{agent_id}", response_model=AgentOut, responses=error_responses(404, 409))
 async def update_agent(agent_id: AgentId, body: AgentUpdateIn, actor: Admin, svc: ServicesDep) -> AgentOut:
     """Change the given fields only. A new capacity, level or group offers waiting chats at once."""
     agent = await svc.admin.update_agent(actor, agent_id, body.model_dump(exclude_none=True))
@@ -116,7 +118,7 @@ async def list_groups(actor: Admin, svc: ServicesDep) -> GroupListOut:
     return GroupListOut(items=[GroupOut(**g) for g in await svc.admin.list_groups(actor)])
 
 
-@router.post("/groups", response_model=GroupOut, status_code=201)
+@router.post("/groups", response_model=GroupOut, status_code=201, responses=error_responses(409))
 async def create_group(body: GroupCreateIn, actor: Admin, svc: ServicesDep) -> GroupOut:
     """A new skill group; 409 `already_exists` when the app has one of that name."""
     return GroupOut(**await svc.admin.create_group(actor, body.name, body.description))
@@ -132,6 +134,7 @@ class AppOut(BaseModel):
     bot_threshold: float
     require_identity: bool
     allowed_origins: list[str]
+    rate_limits: dict[str, int] = Field(description="the abuse limits that hold for this app (defaults or its own)")
 
 
 class AppUpdateIn(Body):
@@ -140,15 +143,22 @@ class AppUpdateIn(Body):
     allowed_origins: list[Annotated[str, StringConstraints(min_length=1, max_length=300)]] | None = Field(
         default=None, max_length=100
     )
+    rate_limits: dict[str, Annotated[int, Field(ge=1, le=1_000_000)]] | None = Field(
+        default=None,
+        max_length=20,
+        description="counts to change: logins_per_ip_per_minute, failed_logins_before_lockout, "
+        "failed_logins_per_account_per_hour, visitor_sessions_per_ip_per_minute, messages_per_sender_per_minute, "
+        "uploads_per_uploader_per_hour",
+    )
 
 
-@router.get("/apps/{app_id}", response_model=AppOut)
+@router.get("/apps/{app_id}", response_model=AppOut, responses=error_responses(404))
 async def get_app(app_id: Annotated[str, Path(max_length=64)], actor: Admin, svc: ServicesDep) -> AppOut:
     """The caller's app and its settings. The secret is shown only once, by `kefu app create`."""
     return AppOut(**await svc.admin.app_settings(actor, app_id))
 
 
-@router.put("/apps/{app_id}", response_model=AppOut)
+@router.put("/apps/{app_id}", response_model=AppOut, responses=error_responses(404))
 async def update_app(
     app_id: Annotated[str, Path(max_length=64)], body: AppUpdateIn, actor: Admin, svc: ServicesDep
 ) -> AppOut:
@@ -163,7 +173,7 @@ class ConditionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     field: str = Field(max_length=110, description="`tags.<key>` (trusted tags only), `channel` or `group`")
     op: str = Field(max_length=8, description="==, !=, >, >=, <, <=, in, contains")
-    value: Any
+    value: JsonValue
 
 
 class MatchIn(BaseModel):
@@ -216,7 +226,7 @@ async def list_rules(actor: Admin, svc: ServicesDep) -> RuleListOut:
     return RuleListOut(items=[RuleOut(**r) for r in await svc.admin.list_rules(actor)])
 
 
-@router.post("/routing/rules", response_model=RuleOut, status_code=201)
+@router.post("/routing/rules", response_model=RuleOut, status_code=201, responses=error_responses(404, 409))
 async def create_rule(body: RuleCreateIn, actor: Admin, svc: ServicesDep) -> RuleOut:
     """Add a rule at `position` (default last); the rules from there move down one."""
     rule = await svc.admin.create_rule(
@@ -225,7 +235,7 @@ async def create_rule(body: RuleCreateIn, actor: Admin, svc: ServicesDep) -> Rul
     return RuleOut(**rule)
 
 
-@router.put("/routing/rules/{rule_id}", response_model=RuleOut)
+@router.put("/routing/rules/{rule_id}", response_model=RuleOut, responses=error_responses(404))
 async def update_rule(rule_id: RuleId, body: RuleUpdateIn, actor: Admin, svc: ServicesDep) -> RuleOut:
     """Change the given fields only; a `position` moves the rule there."""
     changes = body.model_dump(exclude_none=True, exclude={"match"})
@@ -234,7 +244,7 @@ async def update_rule(rule_id: RuleId, body: RuleUpdateIn, actor: Admin, svc: Se
     return RuleOut(**await svc.admin.update_rule(actor, rule_id, changes))
 
 
-@router.delete("/routing/rules/{rule_id}", status_code=204, response_class=Response)
+@router.delete("/routing/rules/{rule_id}", status_code=204, response_class=Response, responses=error_responses(404))
 async def delete_rule(rule_id: RuleId, actor: Admin, svc: ServicesDep) -> Response:
     """Remove a rule; the ones below it move up one."""
     await svc.admin.delete_rule(actor, rule_id)
@@ -245,7 +255,7 @@ async def delete_rule(rule_id: RuleId, actor: Admin, svc: ServicesDep) -> Respon
 
 
 class VisitorTagsIn(Body):
-    tags: dict[str, Any]
+    tags: JsonObject
 
 
 class VisitorTagsOut(BaseModel):
@@ -254,7 +264,7 @@ class VisitorTagsOut(BaseModel):
     tags: dict[str, Any]
 
 
-@router.put("/visitors/{user_id}/tags", response_model=VisitorTagsOut)
+@router.put("/visitors/{user_id}/tags", response_model=VisitorTagsOut, responses=error_responses(404))
 async def set_visitor_tags(
     user_id: Annotated[str, Path(min_length=1, max_length=200)], body: VisitorTagsIn, actor: ApiKey, svc: ServicesDep
 ) -> VisitorTagsOut:

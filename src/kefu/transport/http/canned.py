@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from kefu import errors
@@ -14,8 +14,9 @@ from kefu.domain.models import Actor
 from kefu.storage import canned as canned_store
 from kefu.storage.rows import utc
 from kefu.transport.http.deps import Caller, ServicesDep
+from kefu.transport.http.errors import error_responses
 
-router = APIRouter(tags=["canned responses"])
+router = APIRouter(tags=["canned responses"], responses=error_responses(400, 401, 422))
 
 
 class CannedIn(BaseModel):
@@ -29,7 +30,7 @@ class CannedOut(BaseModel):
     id: str
     shortcut: str
     text: str
-    scope: str
+    scope: Literal["app", "agent"]
     created_at: str
 
 
@@ -65,7 +66,7 @@ async def list_canned(actor: Caller, svc: ServicesDep) -> dict[str, Any]:
         return {"items": [_record(r) for r in await canned_store.visible_to(tx, actor.app_id, agent_id)]}
 
 
-@router.post("/canned-responses", response_model=CannedOut, status_code=201)
+@router.post("/canned-responses", response_model=CannedOut, status_code=201, responses=error_responses(403))
 async def create_canned(body: CannedIn, actor: Caller, svc: ServicesDep) -> dict[str, Any]:
     response_id = new_id("cr")
     values: dict[str, Any] = {
@@ -82,11 +83,14 @@ async def create_canned(body: CannedIn, actor: Caller, svc: ServicesDep) -> dict
     return _record(row)
 
 
-@router.delete("/canned-responses/{response_id}", status_code=204)
-async def delete_canned(response_id: str, actor: Caller, svc: ServicesDep) -> None:
+@router.delete(
+    "/canned-responses/{response_id}", status_code=204, response_class=Response, responses=error_responses(404)
+)
+async def delete_canned(response_id: str, actor: Caller, svc: ServicesDep) -> Response:
     async with svc.db.transaction() as tx:
         row = await canned_store.get(tx, actor.app_id, response_id)
         mine = row is not None and (row.agent_id == actor.actor_id or (row.agent_id is None and actor.is_admin))
         if not mine:
             raise errors.NotFound(f"No canned response '{response_id}' of yours.")
         await canned_store.delete(tx, response_id)
+    return Response(status_code=204)

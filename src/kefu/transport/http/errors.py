@@ -1,17 +1,58 @@
-"""The one place HTTP errors become the contract's `{"error": {"code", "message"}}`."""
+"""The one place HTTP errors become the contract's `{"error": {"code", "message"}}`, and how the OpenAPI
+document describes them."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from kefu import errors
 
 log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="stable snake_case code, e.g. `not_found`")
+    message: str = Field(description="human text; may change between releases")
+
+
+class ErrorOut(BaseModel):
+    """Every error answer (protocol §2)."""
+
+    error: ErrorDetail
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "`bad_request` (and more precise codes such as `invalid_article`): the request makes no sense",
+    401: "`unauthorized`, `invalid_credentials`, `identity_unverified`, `tags_unverified`: no valid credentials",
+    403: "`forbidden`: the credentials are valid but may not do this",
+    404: "`not_found` or a precise `…_not_found`: no such resource in the caller's app",
+    409: "`conflict`, `already_exists`: the resource's state does not allow it",
+    413: "`too_large`: the body is over the limit",
+    415: "`unsupported_type`: the content's type is not taken",
+    422: "`invalid_request`: a body or parameter does not fit the schema; the message says where",
+    429: "`rate_limited`: too many requests; retry after `Retry-After` seconds",
+}
+_ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "seconds to wait", "required": True, "schema": {"type": "integer"}}},
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route or router: these statuses answer the error shape."""
+    return {
+        status: {"model": ErrorOut, "description": _ERROR_DESCRIPTIONS[status]}
+        | ({"headers": _ERROR_HEADERS[status]} if status in _ERROR_HEADERS else {})
+        for status in statuses
+    }
+
 
 _HTTP_CODES = {
     400: "bad_request",

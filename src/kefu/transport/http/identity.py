@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,8 +9,10 @@ from kefu import errors
 from kefu.services.records import agent_record
 from kefu.transport.http.cors import origin_allowed
 from kefu.transport.http.deps import ServicesDep
+from kefu.transport.http.errors import error_responses
+from kefu.transport.http.fields import JsonObject
 
-router = APIRouter(tags=["identity"])
+router = APIRouter(tags=["identity"], responses=error_responses(400, 401, 422, 429))
 
 
 class VisitorSessionIn(BaseModel):
@@ -21,7 +21,7 @@ class VisitorSessionIn(BaseModel):
     user_id: str | None = Field(default=None, min_length=1, max_length=200)
     user_hash: str | None = Field(default=None, max_length=128)
     name: str | None = Field(default=None, max_length=200)
-    tags: dict[str, Any] | None = None
+    tags: JsonObject | None = None
     tags_hash: str | None = Field(default=None, max_length=128)
     channel: str | None = Field(default=None, max_length=32)
 
@@ -58,10 +58,10 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.post("/visitor/session", response_model=VisitorSessionOut)
+@router.post("/visitor/session", response_model=VisitorSessionOut, responses=error_responses(403, 404))
 async def visitor_session(body: VisitorSessionIn, request: Request, svc: ServicesDep) -> VisitorSessionOut:
     """A token for a visitor; `user_hash` (hex HMAC-SHA256 of user_id under the app secret) proves the id."""
-    await svc.limits.visitor_session(client_ip(request))
+    await svc.limits.visitor_session(body.app_id, client_ip(request))
     app = await svc.admin.get_app(body.app_id)
     if not origin_allowed(app.settings.allowed_origins, request.headers.get("origin")):
         raise errors.Forbidden("This site is not among the app's allowed origins.")

@@ -22,8 +22,9 @@ from kefu.bot.articles import (
 )
 from kefu.services.kb import article_record
 from kefu.transport.http.deps import Admin, ServicesDep
+from kefu.transport.http.errors import error_responses
 
-router = APIRouter(tags=["knowledge base"])
+router = APIRouter(tags=["knowledge base"], responses=error_responses(400, 401, 403, 422))
 
 
 class ArticleIn(BaseModel):
@@ -85,7 +86,7 @@ async def list_articles(
     return ArticlePageOut(items=[ArticleOut(**article_record(a)) for a in page.items], next_cursor=page.next_cursor)
 
 
-@router.post("/kb/articles", response_model=ArticleOut, status_code=201)
+@router.post("/kb/articles", response_model=ArticleOut, status_code=201, responses=error_responses(409))
 async def create_article(body: ArticleIn, actor: Admin, svc: ServicesDep) -> ArticleOut:
     if body.id is None:
         raise InvalidArticle("'id' is missing: every article has an external id.")
@@ -93,12 +94,12 @@ async def create_article(body: ArticleIn, actor: Admin, svc: ServicesDep) -> Art
     return ArticleOut(**article_record(created))
 
 
-@router.get("/kb/articles/{article_id}", response_model=ArticleOut)
+@router.get("/kb/articles/{article_id}", response_model=ArticleOut, responses=error_responses(404))
 async def get_article(article_id: str, actor: Admin, svc: ServicesDep) -> ArticleOut:
     return ArticleOut(**article_record(await svc.kb.get_article(actor.app_id, article_id)))
 
 
-@router.put("/kb/articles/{article_id}", response_model=ArticleOut)
+@router.put("/kb/articles/{article_id}", response_model=ArticleOut, responses=error_responses(404))
 async def replace_article(article_id: str, body: ArticleIn, actor: Admin, svc: ServicesDep) -> ArticleOut:
     if body.id is not None and body.id != article_id:
         raise InvalidArticle("The body's 'id' differs from the one in the path; an article's id cannot change.")
@@ -106,7 +107,7 @@ async def replace_article(article_id: str, body: ArticleIn, actor: Admin, svc: S
     return ArticleOut(**article_record(replaced))
 
 
-@router.delete("/kb/articles/{article_id}", status_code=204)
+@router.delete("/kb/articles/{article_id}", status_code=204, response_class=Response, responses=error_responses(404))
 async def delete_article(article_id: str, actor: Admin, svc: ServicesDep) -> Response:
     await svc.kb.delete_article(actor.app_id, article_id)
     return Response(status_code=204)
@@ -145,6 +146,7 @@ async def _import_body(request: Request) -> list[ArticleInput]:
 @router.post(
     "/kb/import",
     response_model=ImportOut,
+    responses=error_responses(413),
     openapi_extra={
         "requestBody": {
             "content": {

@@ -7,15 +7,29 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from kefu import errors
 from kefu.errors import TooLarge
-from kefu.services.uploads import attachment_record
+from kefu.services.uploads import FILE_TYPES, attachment_record
 from kefu.transport.http.deps import AnyCaller, ServicesDep, VisitorOrAgent
+from kefu.transport.http.errors import error_responses
 
-router = APIRouter(tags=["uploads"])
+router = APIRouter(tags=["uploads"], responses=error_responses(400, 401))
+
+
+class AttachmentOut(BaseModel):
+    """An upload as `POST /uploads` answers it, and as the `attachment` of a `message` frame (protocol §3)."""
+
+    attachment_id: str
+    url: str = Field(description="a path from the host's root; `GET` it with a bearer token")
+    name: str = Field(description="the client's file name, made safe to show")
+    size: int = Field(description="bytes")
+    content_type: str = Field(description="judged by the content's magic bytes")
+    thumbnail_url: str | None = Field(default=None, description="images only: a WebP at most 320 px a side")
+
 
 MULTIPART_SLACK = 64 * 1024  # room for the multipart envelope around the file's bytes
 
@@ -35,13 +49,22 @@ _UPLOAD_BODY: dict[str, Any] = {
 }
 
 
-@router.post("/uploads", openapi_extra=_UPLOAD_BODY, status_code=201)
+@router.post(
+    "/uploads",
+    openapi_extra=_UPLOAD_BODY,
+    status_code=201,
+    response_model=AttachmentOut,
+    response_model_exclude_unset=True,
+    responses=error_responses(403, 413, 415, 429),
+)
 async def upload(request: Request, actor: VisitorOrAgent, svc: ServicesDep) -> dict[str, Any]:
     """Store one file; `{attachment_id, url, name, size, content_type, thumbnail_url?}`.
 
     413 `too_large` over the app's limit (default 10 MiB); 415 `unsupported_type` for a type the app does
-    not take, or a file name or declared type that disagrees with the content's magic bytes.
+    not take, or a file name or declared type that disagrees with the content's magic bytes; 429
+    `rate_limited` past the uploads an uploader may make in an hour (every attempt counts).
     """
+    await svc.limits.upload(actor.app_id, actor.actor_id)
     max_bytes, _ = await svc.uploads.limits(actor.app_id)
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > max_bytes + MULTIPART_SLACK:
@@ -83,14 +106,30 @@ async def _serve(actor: AnyCaller, svc: ServicesDep, attachment_id: str, thumbna
     return StreamingResponse(found.chunks, media_type=media, headers=headers)
 
 
-@router.get("/uploads/{attachment_id}", response_class=StreamingResponse)
+def _bytes_response(description: str, *media_types: str) -> dict[int | str, dict[str, Any]]:
+    content = {media: {"schema": {"type": "string", "format": "binary"}} for media in media_types}
+    return {200: {"description": description, "content": content}, **error_responses(404)}
+
+
+@router.get(
+    "/uploads/{attachment_id}",
+    response_class=StreamingResponse,
+    responses=_bytes_response(
+        "the bytes, of the type the content was judged to be",
+        *sorted({file_type.content_type for file_type in FILE_TYPES.values()}),
+    ),
+)
 async def download(attachment_id: str, actor: AnyCaller, svc: ServicesDep) -> StreamingResponse:
     """The file's bytes, to its uploader, the participants of a conversation whose message references it, and
     the app's admins (and API key); anyone else gets 404."""
     return await _serve(actor, svc, attachment_id, thumbnail=False)
 
 
-@router.get("/uploads/{attachment_id}/thumbnail", response_class=StreamingResponse)
+@router.get(
+    "/uploads/{attachment_id}/thumbnail",
+    response_class=StreamingResponse,
+    responses=_bytes_response("a WebP image", "image/webp"),
+)
 async def thumbnail(attachment_id: str, actor: AnyCaller, svc: ServicesDep) -> StreamingResponse:
     """An image's thumbnail (WebP, at most 320 px a side), to the same readers as the file."""
     return await _serve(actor, svc, attachment_id, thumbnail=True)
