@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.helpers import Node, running_node
+from tests.security.reporting import LINES as REPORTED
 
 PG_URL = os.environ.get("KEFU_TEST_PG")
 REDIS_URL = os.environ.get("KEFU_TEST_REDIS")
@@ -32,6 +33,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
         if "redis" in item.keywords and not (REDIS_URL and PG_URL):
             item.add_marker(skip_redis)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures security checks reported (tests/security/reporting.py), so CI output shows them."""
+    if REPORTED:
+        terminalreporter.section("security checks")
+        for line in REPORTED:
+            terminalreporter.write_line(line)
 
 
 def pytest_configure(config: pytest.Config) -> None:

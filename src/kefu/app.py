@@ -25,6 +25,7 @@ from kefu.services.events import Publisher
 from kefu.services.indexer import SearchIndexer
 from kefu.services.kb import KbArticleSource, KbService
 from kefu.services.limits import Limiter, MemoryCounter, RedisCounter
+from kefu.services.notes import NoteService
 from kefu.services.presence import PresenceService
 from kefu.services.routing import RoutingService
 from kefu.services.telemetry import Telemetry
@@ -32,11 +33,13 @@ from kefu.services.uploads import UploadService
 from kefu.storage import Database
 from kefu.storage.migrate import migrate
 from kefu.storage.writer import MessageWriter
+from kefu.transport.http import account as account_routes
 from kefu.transport.http import admin, conversations, identity, service, web
 from kefu.transport.http import api_keys as api_key_routes
 from kefu.transport.http import canned as canned_routes
 from kefu.transport.http import errors as http_errors
 from kefu.transport.http import kb as kb_routes
+from kefu.transport.http import notes as note_routes
 from kefu.transport.http import stats as stats_routes
 from kefu.transport.http import uploads as upload_routes
 from kefu.transport.http import webhooks as webhook_routes
@@ -59,21 +62,25 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
     indexer = SearchIndexer(db, settings.search_index_interval_s)
     writer = MessageWriter(db, outbox=message_outbox(webhooks), on_commit=indexer.notify)
     bot = Bot(KbArticleSource(db))
+    chat = ChatService(db, writer, webhooks, publisher, routing, clock, settings)
+    admin_service = AdminService(db, clock)
     return Services(
         settings=settings,
         clock=clock,
         db=db,
         pubsub=bus,
         auth=AuthService(db, settings, clock),
-        admin=AdminService(db, clock),
+        admin=admin_service,
         archive=ArchiveService(db),
-        chat=ChatService(db, writer, webhooks, publisher, routing, clock, settings),
+        chat=chat,
         routing=routing,
         presence=PresenceService(db, publisher, routing, clock, settings.presence_grace_s),
         webhooks=webhooks,
         telemetry=Telemetry(db),
         limits=Limiter(
-            RedisCounter(settings.redis) if settings.redis else MemoryCounter(), settings.rate_limits_enabled
+            RedisCounter(settings.redis) if settings.redis else MemoryCounter(),
+            settings.rate_limits_enabled,
+            app_limits=admin_service.rate_limits_of,
         ),
         webhook_worker=WebhookWorker(db, clock, settings, webhooks),
         indexer=indexer,
@@ -81,6 +88,7 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
         api_keys=ApiKeyService(db, clock),
         bot=bot,
         kb=KbService(db, clock, bot),
+        notes=NoteService(db, chat, publisher, clock, settings.max_message_chars),
     )
 
 
@@ -128,6 +136,8 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
         webhook_routes.router,
         stats_routes.router,
         canned_routes.router,
+        note_routes.router,
+        account_routes.router,
     ):
         app.include_router(router, prefix="/api/v1")
     app.include_router(ws_endpoints.router)

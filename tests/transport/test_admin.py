@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from kefu.services.limits import effective_limits
 from tests.helpers import App, Node
 
 VIP = {"all": [{"field": "tags.vip_level", "op": ">=", "value": 3}]}
@@ -265,6 +266,7 @@ async def test_app_settings_never_show_the_secret(node: Node) -> None:
         "bot_threshold": 0.7,
         "require_identity": True,
         "allowed_origins": [],
+        "rate_limits": effective_limits({}),
     }
     assert app.secret not in r.text and "secret" not in r.json()
 

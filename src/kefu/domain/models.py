@@ -12,6 +12,7 @@ class AppSettings:
     bot_threshold: float = 0.7
     require_identity: bool = True
     allowed_origins: tuple[str, ...] = ()
+    rate_limits: dict[str, int] = field(default_factory=dict)  # the app's own counts (services/limits.APP_LIMITS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class Agent:
     status: str
     groups: tuple[str, ...]
     password_hash: str = field(repr=False, default="")
+    token_epoch: int = 0  # raised on a password change: older tokens stop working
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,8 @@ class Actor:
     app_id: str
     actor_id: str
     role: str = ""
+    token_id: str = ""  # the token's `jti`: logging out revokes this one token
+    token_epoch: int = 0
 
     @property
     def is_admin(self) -> bool:

@@ -18,7 +18,8 @@ from kefu.domain.clock import Clock, iso
 from kefu.domain.ids import new_id
 from kefu.domain.models import Actor, Agent, App
 from kefu.domain.routing import DEFAULT_GROUP, insert_at, match_document, parse_match, shown_status
-from kefu.services.auth import hash_api_key, hash_password, new_api_key
+from kefu.services.auth import MIN_PASSWORD_CHARS, hash_api_key, hash_password, new_api_key
+from kefu.services.limits import APP_LIMITS, effective_limits
 from kefu.services.records import agent_record
 from kefu.storage import Database, Tx
 from kefu.storage import agents as agent_store
@@ -48,6 +49,12 @@ def require_admin(actor: Actor) -> None:
 class AdminService:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db, self.clock = db, clock
+
+    async def rate_limits_of(self, app_id: str) -> dict[str, int]:
+        """An app's own limit counts (empty for an app that does not exist: the defaults hold)."""
+        async with self.db.read() as tx:
+            app = await app_store.get_app(tx, app_id)
+        return app.settings.rate_limits if app else {}
 
     async def get_app(self, app_id: str) -> App:
         async with self.db.read() as tx:
@@ -155,10 +162,14 @@ class AdminService:
             raise errors.BadRequest("bot_threshold is between 0 and 1.")
         if "allowed_origins" in changes:
             changes["allowed_origins"] = [check_origin(o) for o in changes["allowed_origins"]]
+        if "rate_limits" in changes:
+            check_rate_limits(changes["rate_limits"])
         async with self.db.transaction() as tx:
             stored = await agent_store.app_settings_document(tx, app_id)
             if stored is None:
                 raise errors.AppNotFound(f"No app '{app_id}'.")
+            if "rate_limits" in changes:  # the counts given change; the others stay
+                changes["rate_limits"] = (stored.get("rate_limits") or {}) | changes["rate_limits"]
             settings = stored | changes  # keys this version does not know are kept as they are
             await app_store.update_app_settings(tx, app_id, settings)
             app = await app_store.get_app(tx, app_id)
@@ -213,8 +224,9 @@ class AdminService:
             values: dict[str, Any] = {
                 k: v for k, v in changes.items() if k in ("name", "role", "level", "max_concurrent")
             }
-            if "password" in changes:
+            if "password" in changes:  # a new password logs the agent out everywhere
                 values["password_hash"] = hash_password(changes["password"])
+                values["token_epoch"] = agent.token_epoch + 1
             demoted = agent.role == "admin" and values.get("role", "admin") != "admin"
             if demoted and await agent_store.count_admins(tx, actor.app_id) <= 1:
                 raise errors.Conflict("The app's last admin cannot stop being an admin.")
@@ -362,6 +374,7 @@ def app_view(app: App) -> dict[str, Any]:
         "bot_threshold": app.settings.bot_threshold,
         "require_identity": app.settings.require_identity,
         "allowed_origins": list(app.settings.allowed_origins),
+        "rate_limits": effective_limits(app.settings.rate_limits),
     }
 
 
@@ -396,8 +409,18 @@ def check_email(email: str) -> None:
 
 
 def check_password(password: str) -> None:
-    if len(password) < 8:
-        raise errors.BadRequest("A password needs at least 8 characters.")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise errors.BadRequest(f"A password needs at least {MIN_PASSWORD_CHARS} characters.")
+
+
+def check_rate_limits(limits: Any) -> None:
+    if not isinstance(limits, dict):
+        raise errors.BadRequest("rate_limits is an object of counts.")
+    for key, value in limits.items():
+        if key not in APP_LIMITS:
+            raise errors.BadRequest(f"Unknown rate limit '{key}'; known: {', '.join(APP_LIMITS)}.")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+            raise errors.BadRequest(f"rate_limits.{key} is a whole number from 1 to 1000000.")
 
 
 def check_group_name(name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -22,11 +23,13 @@ from kefu.services.records import agent_record, visitor_record
 from kefu.storage import Database
 from kefu.storage import agents as agent_store
 from kefu.storage import apps as app_store
+from kefu.storage import tokens as token_store
 from kefu.storage import visitors as visitor_store
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("kefu-timing-equaliser")
 API_KEY_PREFIX = "kefu_"
+MIN_PASSWORD_CHARS = 8
 
 
 def hash_password(password: str) -> str:
@@ -80,22 +83,25 @@ class AuthService:
                 self._key = await app_store.signing_key(tx)
         return self._key
 
-    async def issue_token(self, kind: str, actor_id: str, app_id: str, ttl_s: int, role: str = "") -> str:
+    async def issue_token(
+        self, kind: str, actor_id: str, app_id: str, ttl_s: int, role: str = "", epoch: int = 0
+    ) -> str:
         now = self.clock.now()
         claims = {
             "sub": actor_id,
             "app": app_id,
             "kind": kind,
             "role": role,
+            "jti": secrets.token_urlsafe(16),
+            "ep": epoch,
             "iat": int(now.timestamp()),
             "exp": int((now + dt.timedelta(seconds=ttl_s)).timestamp()),
         }
         return jwt.encode(claims, await self.signing_key(), algorithm="HS256")
 
-    async def actor_from_token(self, token: str, kind: str | None = None) -> Actor:
-        """The visitor or agent a signed, unexpired token names; raises Unauthorized."""
+    async def _claims(self, token: str) -> dict[str, Any]:
         try:
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 await self.signing_key(),
                 algorithms=["HS256"],
@@ -105,9 +111,28 @@ class AuthService:
             raise errors.Unauthorized("The token is not valid.") from exc
         if int(claims["exp"]) < self.clock.now().timestamp():
             raise errors.Unauthorized("The token has expired; sign in again.")
+        return claims
+
+    async def actor_from_token(self, token: str, kind: str | None = None) -> Actor:
+        """The visitor or agent a signed, unexpired, unrevoked token names; raises Unauthorized.
+
+        An agent's token is checked against the database: the agent still exists, the token was not logged out,
+        and no password change since (the agent's `token_epoch` moved past the token's `ep`).
+        """
+        claims = await self._claims(token)
         if kind is not None and claims["kind"] != kind:
             raise errors.Unauthorized(f"This endpoint takes a {kind} token.")
-        return Actor(str(claims["kind"]), str(claims["app"]), str(claims["sub"]), str(claims.get("role", "")))
+        token_id, epoch = str(claims.get("jti", "")), int(claims.get("ep", 0))
+        if claims["kind"] != "agent":
+            return Actor(str(claims["kind"]), str(claims["app"]), str(claims["sub"]), str(claims.get("role", "")))
+        async with self.db.read() as tx:
+            agent = await agent_store.get_agent(tx, str(claims["sub"]))
+            revoked = bool(token_id) and await token_store.is_revoked(tx, token_id)
+        if agent is None or agent.app_id != claims["app"]:
+            raise errors.Unauthorized("This agent no longer exists.")
+        if revoked or epoch != agent.token_epoch:
+            raise errors.Unauthorized("This token was revoked (logged out or password changed); sign in again.")
+        return Actor("agent", agent.app_id, agent.agent_id, agent.role, token_id, epoch)
 
     async def actor_from_bearer(self, token: str) -> Actor:
         """An agent token or an API key (both sent as `Authorization: Bearer …`)."""
@@ -117,14 +142,36 @@ class AuthService:
             if app_id is None:
                 raise errors.Unauthorized("The API key is not valid or was revoked.")
             return Actor("api_key", app_id, "api_key", "admin")
-        actor = await self.actor_from_token(token)
-        if actor.kind == "agent":
-            async with self.db.read() as tx:
-                agent = await agent_store.get_agent(tx, actor.actor_id)
-            if agent is None:
-                raise errors.Unauthorized("This agent no longer exists.")
-            return Actor("agent", agent.app_id, agent.agent_id, agent.role)
+        return await self.actor_from_token(token)
+
+    async def logout(self, token: str) -> Actor:
+        """Revoke one agent token (this device); its open sockets are closed."""
+        actor = await self.actor_from_token(token, "agent")
+        claims = await self._claims(token)
+        expires = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)
+        async with self.db.transaction() as tx:
+            await token_store.revoke(tx, actor.token_id, expires, self.clock.now())
         return actor
+
+    async def change_password(self, actor: Actor, current: str, new: str) -> tuple[int, str]:
+        """Set a new password; every token of the agent issued before stops working. The new epoch and a token."""
+        if actor.kind != "agent":
+            raise errors.Forbidden("Only an agent has a password.")
+        if len(new) < MIN_PASSWORD_CHARS:
+            raise errors.BadRequest(f"A password needs at least {MIN_PASSWORD_CHARS} characters.")
+        async with self.db.transaction() as tx:
+            agent = await agent_store.get_agent(tx, actor.actor_id)
+            if agent is None or not password_matches(agent.password_hash, current):
+                raise errors.InvalidCredentials("The current password is wrong.")
+            epoch = agent.token_epoch + 1
+            values = {"password_hash": hash_password(new), "token_epoch": epoch}
+            await agent_store.update_agent(tx, agent.agent_id, values)
+        return epoch, await self.agent_token(dataclasses.replace(agent, token_epoch=epoch))
+
+    async def agent_token(self, agent: Agent) -> str:
+        return await self.issue_token(
+            "agent", agent.agent_id, agent.app_id, self.settings.agent_token_ttl_s, agent.role, agent.token_epoch
+        )
 
     async def login(self, app_id: str, email: str, password: str) -> tuple[str, Agent]:
         async with self.db.read() as tx:
@@ -134,8 +181,7 @@ class AuthService:
             raise errors.InvalidCredentials("Wrong app, email or password.")
         if not password_matches(agent.password_hash, password):
             raise errors.InvalidCredentials("Wrong app, email or password.")
-        token = await self.issue_token("agent", agent.agent_id, app_id, self.settings.agent_token_ttl_s, agent.role)
-        return token, agent
+        return await self.agent_token(agent), agent
 
     async def visitor_session(
         self,

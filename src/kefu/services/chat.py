@@ -14,12 +14,13 @@ from kefu.domain.conversation import MsgType, Sender, Status, can_move, resoluti
 from kefu.domain.models import Actor, Conversation, Message
 from kefu.domain.routing import DEFAULT_GROUP, choose_target
 from kefu.services.events import Publisher, agent_topic, visitor_topic
-from kefu.services.records import conversation_frame, conversation_record, message_frame
+from kefu.services.records import conversation_frame, conversation_record, message_frame, visitor_panel
 from kefu.services.routing import RoutingService
 from kefu.services.uploads import attachment_record
 from kefu.storage import Database, Tx
 from kefu.storage import agents as agent_store
 from kefu.storage import conversations as conversation_store
+from kefu.storage import notes as note_store
 from kefu.storage import rules as rule_store
 from kefu.storage import visitors as visitor_store
 from kefu.storage.attachments import attachments_by_id
@@ -233,6 +234,23 @@ class ChatService:
             messages = await conversation_store.messages_after(tx, session_id, max(after_seq, 0), conv.last_seq)
         return messages, conv.last_seq
 
+    async def profiles(self, convs: list[Conversation]) -> dict[str, dict[str, Any]]:
+        """For an agent's list: each conversation's visitor, tags, client tags, context and channel (as `assigned`)."""
+        views: dict[str, dict[str, Any]] = {}
+        async with self.db.read() as tx:
+            for conv in convs:
+                views[conv.session_id] = visitor_panel(conv, await visitor_store.get_visitor(tx, conv.visitor_id))
+        return views
+
+    async def history(
+        self, actor: Actor, session_id: str, before_seq: int | None, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """A page of `message` frames just below `before_seq` (the newest page when None), and whether more remain."""
+        async with self.db.read() as tx:
+            await self.access_conversation(tx, actor, session_id)
+            page, more = await conversation_store.messages_before(tx, session_id, before_seq, limit)
+        return await self.frames(page), more
+
     async def missing(self, actor: Actor, session_id: str, after_seq: int, before_seq: int) -> list[Message]:
         """The messages strictly between two seqs (a connection filling a gap in what pubsub brought)."""
         async with self.db.read() as tx:
@@ -362,6 +380,8 @@ class ChatService:
                     "transferred_from": actor.actor_id,
                 }
             await conversation_store.update_conversation(tx, session_id, values)
+            if note:
+                await note_store.add(tx, conv.app_id, session_id, actor.actor_id, note, "transfer", now)
             moved = await conversation_store.get_conversation(tx, session_id)
             assert moved is not None
             queued = ("conversation.queued",) if moved.agent_id is None else ()

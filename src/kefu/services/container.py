@@ -16,6 +16,7 @@ from kefu.services.chat import ChatService
 from kefu.services.indexer import SearchIndexer
 from kefu.services.kb import KbService
 from kefu.services.limits import Limiter
+from kefu.services.notes import NoteService
 from kefu.services.presence import PresenceService
 from kefu.services.routing import RoutingService
 from kefu.services.telemetry import Telemetry
@@ -46,3 +47,4 @@ class Services:
     api_keys: ApiKeyService
     bot: Bot
     kb: KbService
+    notes: NoteService

@@ -19,7 +19,13 @@ def visitor_topic(visitor_id: str) -> str:
 
 
 def app_topic(app_id: str) -> str:
+    """Everything an app's visitors hear (its service status)."""
     return f"app:{app_id}"
+
+
+def agents_topic(app_id: str) -> str:
+    """Everything an app's agents hear (its queue changed)."""
+    return f"agents:{app_id}"
 
 
 class Publisher:

@@ -11,9 +11,10 @@ What each limit defends (see docs/security.md):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,6 +37,33 @@ class LimitSettings:
     visitor_sessions_per_ip: Limit = Limit(60, 60)
     messages_per_sender: Limit = Limit(60, 60)
     uploads_per_uploader: Limit = Limit(100, 3600)
+
+    def with_overrides(self, overrides: Mapping[str, int]) -> LimitSettings:
+        """These limits with an app's own counts (`rate_limits` in its settings; windows stay as they are)."""
+        changed = {
+            field: Limit(int(overrides[key]), getattr(self, field).window_s)
+            for key, field in APP_LIMITS.items()
+            if key in overrides
+        }
+        return dataclasses.replace(self, **changed)
+
+
+# An app's `rate_limits` setting: its names for the counts it may change, and the limit each one sets.
+APP_LIMITS = {
+    "logins_per_ip_per_minute": "login_per_ip",
+    "failed_logins_before_lockout": "login_failures_per_account_ip",
+    "failed_logins_per_account_per_hour": "login_failures_per_account",
+    "visitor_sessions_per_ip_per_minute": "visitor_sessions_per_ip",
+    "messages_per_sender_per_minute": "messages_per_sender",
+    "uploads_per_uploader_per_hour": "uploads_per_uploader",
+}
+APP_LIMIT_CACHE_S = 5.0  # an app's changed limits apply on every node within this many seconds
+
+
+def effective_limits(overrides: Mapping[str, int], base: LimitSettings | None = None) -> dict[str, int]:
+    """The counts that hold for an app, by their setting names (what `GET /apps/{id}` shows)."""
+    limits = (base or LimitSettings()).with_overrides(overrides)
+    return {key: getattr(limits, field).count for key, field in APP_LIMITS.items()}
 
 
 class Counter(Protocol):
@@ -98,26 +126,45 @@ class RedisCounter:
 
 
 class Limiter:
-    def __init__(self, counter: Counter, enabled: bool, settings: LimitSettings | None = None) -> None:
+    """Every check names the app, whose own `rate_limits` (read through `app_limits`, cached briefly) apply."""
+
+    def __init__(
+        self,
+        counter: Counter,
+        enabled: bool,
+        settings: LimitSettings | None = None,
+        app_limits: Callable[[str], Awaitable[Mapping[str, int]]] | None = None,
+    ) -> None:
         self.counter, self.enabled, self.settings = counter, enabled, settings or LimitSettings()
+        self._app_limits = app_limits
+        self._cached: dict[str, tuple[float, LimitSettings]] = {}
+
+    async def limits_of(self, app_id: str) -> LimitSettings:
+        if self._app_limits is None:
+            return self.settings
+        now = time.monotonic()
+        found = self._cached.get(app_id)
+        if found is None or now - found[0] > APP_LIMIT_CACHE_S:
+            if len(self._cached) > 10_000:
+                self._cached.clear()
+            found = self._cached[app_id] = (now, self.settings.with_overrides(await self._app_limits(app_id)))
+        return found[1]
 
     async def _take(self, key: str, limit: Limit, what: str) -> None:
-        if not self.enabled:
-            return
         count, left = await self.counter.add(key, limit.window_s)
         if count > limit.count:
             raise errors.RateLimited(f"Too many {what}; try again later.", max(1, math.ceil(left)))
 
     async def _refuse_if_over(self, key: str, limit: Limit, what: str) -> None:
-        if not self.enabled:
-            return
         count, left = await self.counter.peek(key, limit.window_s)
         if count >= limit.count:
             raise errors.RateLimited(f"Too many {what}; try again later.", max(1, math.ceil(left)))
 
     async def before_login(self, ip: str, app_id: str, email: str) -> None:
-        s = self.settings
-        await self._take(f"login-ip:{ip}", s.login_per_ip, "sign-in attempts from this address")
+        if not self.enabled:
+            return
+        s = await self.limits_of(app_id)
+        await self._take(f"login-ip:{app_id}:{ip}", s.login_per_ip, "sign-in attempts from this address")
         account = f"{app_id}:{email.lower()}"
         await self._refuse_if_over(f"login-fail:{account}:{ip}", s.login_failures_per_account_ip, "failed sign-ins")
         await self._refuse_if_over(f"login-fail:{account}", s.login_failures_per_account, "failed sign-ins")
@@ -125,19 +172,25 @@ class Limiter:
     async def login_failed(self, ip: str, app_id: str, email: str) -> None:
         if not self.enabled:
             return
-        s, account = self.settings, f"{app_id}:{email.lower()}"
+        s, account = await self.limits_of(app_id), f"{app_id}:{email.lower()}"
         await self.counter.add(f"login-fail:{account}:{ip}", s.login_failures_per_account_ip.window_s)
         await self.counter.add(f"login-fail:{account}", s.login_failures_per_account.window_s)
 
-    async def visitor_session(self, ip: str) -> None:
-        await self._take(f"visitor-ip:{ip}", self.settings.visitor_sessions_per_ip, "new visitor sessions")
+    async def visitor_session(self, app_id: str, ip: str) -> None:
+        if self.enabled:
+            limit = (await self.limits_of(app_id)).visitor_sessions_per_ip
+            await self._take(f"visitor-ip:{app_id}:{ip}", limit, "new visitor sessions")
 
-    async def message(self, sender_id: str) -> None:
-        await self._take(f"send:{sender_id}", self.settings.messages_per_sender, "messages")
+    async def message(self, app_id: str, sender_id: str) -> None:
+        if self.enabled:
+            limit = (await self.limits_of(app_id)).messages_per_sender
+            await self._take(f"send:{sender_id}", limit, "messages")
+
+    async def upload(self, app_id: str, uploader_id: str) -> None:
+        if self.enabled:
+            limit = (await self.limits_of(app_id)).uploads_per_uploader
+            await self._take(f"upload:{uploader_id}", limit, "uploads")
 
     async def close(self) -> None:
         if isinstance(self.counter, RedisCounter):
             await self.counter.close()
-
-    async def upload(self, uploader_id: str) -> None:
-        await self._take(f"upload:{uploader_id}", self.settings.uploads_per_uploader, "uploads")

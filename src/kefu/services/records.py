@@ -68,6 +68,17 @@ def visitor_record(visitor: Visitor) -> dict[str, Any]:
     }
 
 
+def visitor_panel(conv: Conversation, visitor: Visitor | None) -> dict[str, Any]:
+    """What an agent sees beside a chat (in `assigned` and the agent's `ready`): who, their tags, the context."""
+    return {
+        "visitor": visitor_record(visitor) if visitor else None,
+        "tags": visitor.tags if visitor else {},
+        "client_tags": visitor.client_tags if visitor else {},
+        "context": conv.context,
+        "channel": conv.channel,
+    }
+
+
 def conversation_record(
     conv: Conversation,
     agent_name: str | None = None,

@@ -30,8 +30,8 @@ from kefu.domain.routing import (
     pick_agent,
 )
 from kefu.pubsub import Subscription
-from kefu.services.events import Publisher, agent_topic, app_topic, visitor_topic
-from kefu.services.records import conversation_frame, conversation_record, message_frame, visitor_record
+from kefu.services.events import Publisher, agent_topic, agents_topic, app_topic, visitor_topic
+from kefu.services.records import conversation_frame, conversation_record, message_frame, visitor_panel
 from kefu.storage import Database, Tx
 from kefu.storage import agents as agent_store
 from kefu.storage import conversations as conversation_store
@@ -39,6 +39,9 @@ from kefu.storage import visitors as visitor_store
 
 TRANSCRIPT_LIMIT = 200
 GUARDED_AT_ONCE = 4
+
+
+LEFT = (-1, -1)  # the remembered place of a chat that left the queue: never equal to a real place
 
 
 def routing_topic(app_id: str) -> str:
@@ -119,11 +122,7 @@ class RoutingService:
             "type": "assigned",
             "session_id": conv.session_id,
             "conversation": record,
-            "visitor": visitor_record(visitor) if visitor else None,
-            "tags": visitor.tags if visitor else {},
-            "client_tags": visitor.client_tags if visitor else {},
-            "context": conv.context,
-            "channel": conv.channel,
+            **visitor_panel(conv, visitor),
             "group": conv.group,
             "handoff_reason": conv.handoff_reason,
             "last_seq": conv.last_seq,
@@ -191,6 +190,10 @@ class RoutingService:
         if changed:
             self._last_status[app_id] = status
             await self.publisher.publish([app_topic(app_id)], status)
+        if pushed or gone:  # agents' consoles refresh their queue list
+            lengths = {name: {"queue_length": g.queue_length} for name, g in groups.items()}
+            queue_changed = {"type": "queue_changed", "app_id": app_id, "groups": lengths}
+            await self.publisher.publish([agents_topic(app_id)], queue_changed)
         if pushed or gone or changed:
             note = {"node": self.node_id, "app_id": app_id, "queue": pushed, "gone": gone, "status": status}
             await self.publisher.publish([routing_topic(app_id)], note)
@@ -256,9 +259,11 @@ class RoutingService:
             await self._publish_queue(snapshot)
 
     def forget(self, session_id: str) -> None:
-        """A chat left the queue outside an assignment (closed): its next place, if any, is news."""
+        """A chat left the queue outside an assignment (closed): its next place, if any, is news, and its leaving
+        is too (the next push counts it as gone, and agents hear `queue_changed`)."""
         for last in self._last_queue.values():
-            last.pop(session_id, None)
+            if session_id in last:
+                last[session_id] = LEFT
 
     async def record_of(self, session_id: str) -> dict[str, Any]:
         """The `conversation` frame of a conversation as it is now."""

@@ -110,3 +110,13 @@ async def record_first(tx: Tx, session_id_: str, column: str, when: dt.datetime)
         .where(conversations.c.session_id == session_id_)
         .values({target: sa.func.coalesce(target, when)})
     )
+
+
+async def messages_before(tx: Tx, session_id_: str, before_seq: int | None, limit: int) -> tuple[list[Message], bool]:
+    """Up to `limit` messages just below `before_seq` (the newest when None), in seq order, and whether more remain."""
+    query = sa.select(messages).where(messages.c.session_id == session_id_)
+    if before_seq is not None:
+        query = query.where(messages.c.seq < before_seq)
+    rows = list(await tx.execute(query.order_by(messages.c.seq.desc()).limit(limit + 1)))
+    page = [message_from(r) for r in reversed(rows[:limit])]
+    return page, len(rows) > limit

@@ -26,6 +26,7 @@ def app_settings(raw: dict[str, Any] | None) -> AppSettings:
         bot_threshold=float(raw.get("bot_threshold", 0.7)),
         require_identity=bool(raw.get("require_identity", True)),
         allowed_origins=tuple(raw.get("allowed_origins", ())),
+        rate_limits={str(k): int(v) for k, v in (raw.get("rate_limits") or {}).items()},
     )
 
 
@@ -45,6 +46,7 @@ def agent_from(row: Any, groups: tuple[str, ...]) -> Agent:
         status=row.status,
         groups=groups,
         password_hash=row.password_hash,
+        token_epoch=row.token_epoch,
     )
 
 

@@ -43,6 +43,8 @@ agents = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("idle_since", TS, nullable=False),
     sa.Column("created_at", TS, nullable=False),
+    # Raised on a password change: every token issued before (they carry the epoch) stops working.
+    sa.Column("token_epoch", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("app_id", "email", name="uq_agents_app_email"),
 )
 
@@ -256,4 +258,27 @@ canned_responses = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("created_at", TS, nullable=False),
     sa.Index("ix_canned_responses_app", "app_id", "agent_id"),
+)
+
+# --- internal notes and revoked tokens (migration 0007) ----------------------------------------------------
+
+conversation_notes = sa.Table(
+    "conversation_notes",
+    metadata,
+    sa.Column("note_id", sa.String(64), primary_key=True),
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.app_id"), nullable=False),
+    sa.Column("session_id", sa.String(32), nullable=False),
+    sa.Column("agent_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # "note" or "transfer"
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Index("ix_conversation_notes_session", "session_id", "created_at"),
+)
+
+revoked_tokens = sa.Table(
+    "revoked_tokens",
+    metadata,
+    sa.Column("jti", sa.String(64), primary_key=True),
+    sa.Column("expires_at", TS, nullable=False),  # after this the token is refused anyway: the row may go
+    sa.Index("ix_revoked_tokens_expires", "expires_at"),
 )
