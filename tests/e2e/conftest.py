@@ -6,12 +6,12 @@ each test gets a fresh browser context, so localStorage starts empty.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from tests.helpers import Node, running_node
 
@@ -61,3 +61,34 @@ async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
         yield ctx
     finally:
         await ctx.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def second_context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    """Another browser profile: a second agent, or the same agent on a second device."""
+    ctx = await browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800}, permissions=PERMISSIONS)
+    try:
+        yield ctx
+    finally:
+        await ctx.close()
+
+
+# Uncaught exceptions and CSP violations on any page opened with `watch`; each test asserts there were none.
+PROBLEMS: list[str] = []
+
+
+def watch(page: Page) -> Page:
+    page.on("pageerror", lambda exc: PROBLEMS.append(f"page error: {exc}"))
+    page.on("console", lambda msg: PROBLEMS.append(msg.text) if "Content Security Policy" in msg.text else None)
+    return page
+
+
+@pytest.fixture(autouse=True)
+def no_page_problems() -> Iterator[None]:
+    PROBLEMS.clear()
+    yield
+    assert not PROBLEMS, PROBLEMS
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

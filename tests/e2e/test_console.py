@@ -13,23 +13,20 @@ import io
 import json
 import os
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from PIL import Image
-from playwright.async_api import Browser, BrowserContext, Page, Route, expect
+from playwright.async_api import BrowserContext, Page, Route, expect
 
-from tests.e2e.conftest import PERMISSIONS
+from tests.e2e.conftest import auth, watch
 from tests.helpers import PASSWORD, App, Node
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 ROOT = Path(__file__).resolve().parents[2]
-CONSOLE_SHOT = ROOT / "docs" / "images" / "console.png"
 DASHBOARD_SHOT = ROOT / "docs" / "images" / "dashboard.png"
 UPDATE_SCREENSHOTS = bool(os.environ.get("KEFU_UPDATE_SCREENSHOT"))
 ERROR_LOG = "TypeError: Cannot read properties of undefined (reading 'price')\n    at checkout.js:42:17"
@@ -38,35 +35,9 @@ ERROR_LOG = "TypeError: Cannot read properties of undefined (reading 'price')\n 
 # --- helpers ---------------------------------------------------------------------------------------------
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def second_context(browser: Browser) -> AsyncIterator[BrowserContext]:
-    """Another browser profile: a second agent, or the same agent on a second device."""
-    ctx = await browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800}, permissions=PERMISSIONS)
-    try:
-        yield ctx
-    finally:
-        await ctx.close()
-
-
-# Uncaught exceptions and CSP violations on any console page; each test asserts there were none.
-PROBLEMS: list[str] = []
-
-
-@pytest.fixture(autouse=True)
-def no_page_problems() -> Any:
-    PROBLEMS.clear()
-    yield
-    assert not PROBLEMS, PROBLEMS
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def login(context: BrowserContext, node: Node, app: App, email: str, online: bool = True) -> Page:
     page = await context.new_page()
-    page.on("pageerror", lambda exc: PROBLEMS.append(f"page error: {exc}"))
-    page.on("console", lambda msg: PROBLEMS.append(msg.text) if "Content Security Policy" in msg.text else None)
+    watch(page)
     await page.goto(f"http://127.0.0.1:{node.port}/console")
     await page.fill("#login input[name=app_id]", app.app_id)
     await page.fill("#login input[name=email]", email)
@@ -219,72 +190,12 @@ async def test_agent_chats_transfers_with_a_note_and_the_colleague_closes(
     await page_b.click(".chat-head button.close-chat")  # the second click confirms
     await visitor.expect("conversation", session_id=sid, status="closed")
     await expect(page_b.locator(".readonly")).to_contain_text("会话已结束")
-
-    if UPDATE_SCREENSHOTS:
-        await screenshot_conversation(web_node, app, page, page_b, colleague["agent_id"])
+    # docs/images/console.png comes from test_console_admin.py's screenshot scene (notes, note mode, Chinese).
 
 
 async def set_status(page: Page, status: str, shown: str) -> None:
     await page.click(f".status-switch button[data-status={status}]")
     await expect(page.locator(".me-status")).to_have_text(shown)
-
-
-async def screenshot_conversation(node: Node, app: App, admin: Page, colleague: Page, colleague_id: str) -> None:
-    """A real workspace: a chat the admin handed over with an internal note, another waiting, one closed."""
-    chats = []
-    for user_id, name, text in [
-        ("U2001", "陈静", "我的快递三天没更新了，单号 SF1234567890"),
-        ("U2002", "刘洋", "发票抬头写错了，可以重开吗？"),
-    ]:
-        tags = {"vip_level": 3, "inquiry_type": "logistics"}
-        v = await node.visitor(app, user_id, name=name, tags=tags, tags_hash=tags_hash(app, user_id, tags))
-        chats.append((v, text))
-    # 陈静 reaches the admin (the colleague is offline), who answers and hands over with a note.
-    await set_status(colleague, "offline", "离线")
-    v, text = chats[0]
-    sid = (
-        await v.open_chat(context="页面：/orders/8812 · App 5.2.1 (iOS 18)\n物流查询接口超时 504", channel="mobile")
-    )["session_id"]
-    await v.expect("conversation", status="active", session_id=sid)
-    await v.text(sid, text)
-    await admin.locator(f".conv-item[data-sid='{sid}']").click()
-    await expect(bubbles(admin)).to_have_count(1)
-    await reply(admin, "您好陈女士，我帮您查一下物流，请稍等。")
-    await v.expect("message", session_id=sid, sender="agent")
-    await set_status(colleague, "online", "在线")
-    await admin.click(".chat-head button.transfer")
-    await admin.select_option("#transfer-dialog select[name=target]", f"agent:{colleague_id}")
-    await admin.fill(
-        "#transfer-dialog textarea[name=note]", "VIP3 客户，顺丰中转站滞留已报备，请跟进并补发 20 元优惠券"
-    )
-    await admin.click("#transfer-dialog button[type=submit]")
-    await expect(colleague.locator(".internal-note")).to_contain_text("VIP3 客户")
-    # 刘洋 arrives while the admin is away: the colleague has two live chats and one closed.
-    await set_status(admin, "offline", "离线")
-    v2, text2 = chats[1]
-    sid2 = (await v2.open_chat(channel="web"))["session_id"]
-    await v2.expect("conversation", status="active", session_id=sid2)
-    await v2.text(sid2, text2)
-    await colleague.locator(f".conv-item[data-sid='{sid}']").click()
-    await reply(colleague, "陈女士您好，我是李雷，已为您联系快递加急处理，预计明天上午送达。")
-    await v.expect(
-        "message",
-        session_id=sid,
-        sender="agent",
-        content="陈女士您好，我是李雷，已为您联系快递加急处理，预计明天上午送达。",
-    )
-    await v.text(sid, "好的，谢谢！麻烦快一点，明天要用")
-    await v.send("read", session_id=sid, seq=3)
-    await v.send("typing", session_id=sid)
-    await expect(bubbles(colleague)).to_have_count(4)
-    await expect(colleague.locator(".typing")).to_be_visible()
-    await expect(colleague.locator(f".conv-item[data-sid='{sid2}'] .unread")).to_have_text("1")
-    await colleague.evaluate("document.querySelector('.toasts').replaceChildren()")
-    CONSOLE_SHOT.parent.mkdir(parents=True, exist_ok=True)
-    CONSOLE_SHOT.write_bytes(await colleague.screenshot())
-
-
-# --- two devices -------------------------------------------------------------------------------------------
 
 
 async def test_same_agent_on_two_devices_sees_replies_and_status(

@@ -7,7 +7,8 @@ const TOKEN_KEY = 'kefu.console.token';
 const PROFILE_KEY = 'kefu.console.profiles';
 const TYPING_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 5000;
-const QUEUE_REFRESH_MS = 15000;
+const QUEUE_REFRESH_MS = 60000; // a fallback only: queue_changed frames refresh the queue at once
+const HISTORY_PAGE = 50; // messages per page of history (on opening a chat, and per scroll to the top)
 const PING_EVERY_MS = 25000;
 const PONG_TIMEOUT_MS = 10000;
 const LATE_AFTER_S = 60;
@@ -108,6 +109,8 @@ function newConv(sid) {
   return {
     sid, rec: { session_id: sid, status: 'active' }, msgs: new Map(), lastSeq: 0, readSeq: 0, peerRead: 0,
     profile: null, typingUntil: 0, gone: false,
+    notes: new Map(), notesState: null, // note_id -> internal note; null | 'loading' | 'ok' | 'error'
+    loadingOlder: false, olderError: null,
   };
 }
 
@@ -156,7 +159,8 @@ async function api(path, { method = 'GET', body, form, raw } = {}) {
   } catch {
     throw new ApiError(0, 'network', '网络不可用，请稍后再试');
   }
-  if (r.status === 401 && S.token && !path.endsWith('auth/login')) { logout('登录已过期，请重新登录'); throw new ApiError(401, 'unauthorized', '登录已过期'); }
+  // A 401 anywhere means the token is gone (expired, or logged out elsewhere): back to the login screen.
+  if (r.status === 401 && S.token && !/auth\/(login|logout)$/.test(path)) { logout('登录已过期，请重新登录'); throw new ApiError(401, 'unauthorized', '登录已过期'); }
   if (raw) {
     if (!r.ok) throw new ApiError(r.status, 'http_' + r.status, r.statusText);
     return r;
@@ -320,6 +324,8 @@ function onFrame(f) {
     case 'typing': return onTyping(f);
     case 'read': return onRead(f);
     case 'error': return onError(f);
+    case 'note': return onNote(f);
+    case 'queue_changed': return onQueueChanged(f);
     case 'pong': clearTimeout(S.pongTimer); return undefined;
     default: return undefined; // frame types this console does not know are ignored
   }
@@ -336,6 +342,8 @@ function onReady(f) {
     const c = conv(rec.session_id);
     c.rec = { ...c.rec, ...rec };
     c.gone = false;
+    c.notesState = null; // notes written while this console was away are fetched again when the chat is shown
+    if (rec.visitor !== undefined) profileFromRecord(c, rec);
   }
   // Chats we held that are no longer ours were closed or transferred while we were away.
   for (const c of S.convs.values()) {
@@ -344,7 +352,7 @@ function onReady(f) {
   const wanted = /^#\/c\/(.+)$/.exec(location.hash);
   if (!S.current && wanted && open.has(decodeURIComponent(wanted[1]))) S.current = { sid: decodeURIComponent(wanted[1]), live: true };
   setConn(open.size ? 'syncing' : 'live');
-  for (const sid of open) startSync(conv(sid));
+  for (const sid of open) loadAndSync(conv(sid));
   for (const sid of open) if (!conv(sid).profile) fillProfile(conv(sid));
   if (!open.size) afterSync();
   clearInterval(S.pingTimer);
@@ -356,10 +364,53 @@ function onReady(f) {
   renderAll();
   refreshQueue();
   if (isAdmin() && !agentsCache) loadAgents().then(renderChat).catch(() => {});
+  if (S.view === 'admin' && $('.admin-body[data-waiting]')) renderAdmin();
 }
+
+/** The `ready` frame lists an agent's chats with the same visitor keys as `assigned`: the panel survives a reload. */
+function profileFromRecord(c, rec) {
+  const prev = c.profile || {};
+  c.profile = {
+    visitor: rec.visitor || prev.visitor || null, tags: rec.tags || {}, client_tags: rec.client_tags || {},
+    context: rec.context ?? prev.context, channel: rec.channel ?? prev.channel, group: rec.group ?? prev.group,
+    handoff_reason: rec.handoff_reason ?? prev.handoff_reason,
+    note: prev.note || null, from_agent_id: prev.from_agent_id || null, from_agent_name: prev.from_agent_name || null,
+  };
+  saveProfile(c.sid, c.profile);
+}
+
+/**
+ * A chat this console knows nothing of yet starts from its last page of history (HTTP); then the socket's `sync`
+ * replays whatever came after it. A chat it already holds just syncs from its last seq.
+ */
+async function loadAndSync(c) {
+  const ws = S.ws;
+  S.syncing.add(c.sid);
+  if (!c.lastSeq && (c.rec.last_seq || 0) > 0) await loadTail(c);
+  if (!ws || S.ws !== ws || !S.syncing.has(c.sid)) return; // the socket dropped meanwhile: the next ready starts over
+  startSync(c);
+}
+
+async function loadTail(c) {
+  const top = c.rec.last_seq || 0;
+  try {
+    const page = await api(`conversations/${encodeURIComponent(c.sid)}/messages?before_seq=${top + 1}&limit=${HISTORY_PAGE}`);
+    for (const m of page.items || []) addMessage(c, { ...m, session_id: c.sid });
+  } catch (e) {
+    if (e.status === 401) return;
+    // Without the history endpoint the socket replays the last page instead; older pages then cannot be loaded.
+    c.lastSeq = Math.max(c.lastSeq, top - HISTORY_PAGE);
+    c.olderError = e.message;
+  }
+}
+
+const lowestSeq = (c) => { let low = 0; for (const seq of c.msgs.keys()) if (!low || seq < low) low = seq; return low; };
+/** seq starts at 1 with no gaps, so a chat whose lowest loaded seq is above 1 has older messages to load. */
+const olderExists = (c) => !c.archived && lowestSeq(c) > 1;
 
 function startSync(c) {
   S.syncing.add(c.sid);
+  if (!S.ws) return;
   S.ws.send(JSON.stringify({ type: 'sync', ref: 'sync:' + c.sid, session_id: c.sid, after_seq: c.lastSeq }));
 }
 
@@ -437,6 +488,7 @@ function onAck(f) {
 }
 
 function onConversation(f) {
+  if (f.agent) learnName(f.agent.agent_id, f.agent.name);
   const c = S.convs.get(f.session_id);
   const mine = f.agent && S.me && f.agent.agent_id === S.me.agent_id;
   if (!c) {
@@ -465,14 +517,22 @@ function onAssigned(f) {
   c.profile = {
     visitor: f.visitor, tags: f.tags || {}, client_tags: f.client_tags || {}, context: f.context, channel: f.channel,
     group: f.group, handoff_reason: f.handoff_reason, note: f.note || null, from_agent_id: f.from_agent_id || null,
-    from_agent_name: null,
+    from_agent_name: (f.from_agent && f.from_agent.name) || null,
   };
   saveProfile(c.sid, c.profile);
+  c.notesState = null; // notes written before this chat came here (e.g. the transfer's) are read from the API
+  if (f.from_agent) learnName(f.from_agent.agent_id, f.from_agent.name);
   for (const m of f.transcript || []) addMessage(c, m);
-  if (S.conn === 'live' || S.conn === 'syncing') startSync(c);
-  if (c.profile.from_agent_id && isAdmin()) resolveAgentName(c);
+  if (S.conn === 'live' || S.conn === 'syncing') {
+    if (!c.lastSeq && (f.last_seq || 0) > 0) { c.rec.last_seq = f.last_seq; loadAndSync(c); } else startSync(c);
+  }
+  if (c.profile.from_agent_id && !c.profile.from_agent_name && isAdmin()) resolveAgentName(c);
   if (fresh) notifyAssigned(c);
-  if (!S.current || !S.current.live || !isOpen(S.convs.get(S.current.sid))) openChat(c.sid);
+  const idle = !S.current || !S.current.live || !isOpen(S.convs.get(S.current.sid));
+  if (S.view === 'admin') { // an admin mid-form is not pulled away: the chat waits in 会话
+    if (idle) S.current = { sid: c.sid, live: true };
+    if (fresh) toast(`新会话：${visitorName(c)}（在“会话”中查看）`, 'accent');
+  } else if (idle) openChat(c.sid);
   else if (fresh) toast(`新会话：${visitorName(c)}${f.note ? '（转接，附内部备注）' : ''}`, 'accent');
   refreshQueueSoon();
   renderAll();
@@ -482,6 +542,21 @@ async function resolveAgentName(c) {
   const agents = await loadAgents().catch(() => []);
   const a = agents.find((x) => x.agent_id === c.profile.from_agent_id);
   if (a) { c.profile.from_agent_name = a.name || a.email; saveProfile(c.sid, c.profile); renderChat(); }
+}
+
+function onNote(f) {
+  learnName(f.agent_id, f.agent_name);
+  const c = S.convs.get(f.session_id);
+  if (!c || !f.note_id || c.notes.has(f.note_id)) return;
+  c.notes.set(f.note_id, f);
+  const shown = S.current && S.current.live && S.current.sid === c.sid;
+  if (shown) redrawTimeline(c, f.agent_id === (S.me && S.me.agent_id));
+  else if (f.agent_id !== (S.me && S.me.agent_id)) toast(`${f.agent_name || '同事'} 在会话 ${c.sid} 添加了内部备注`, 'accent');
+}
+
+/** The app's queue changed (a chat queued, taken or abandoned): the queue list is fetched again, debounced. */
+function onQueueChanged() {
+  refreshQueueSoon();
 }
 
 function onAgentStatus(f) {
@@ -545,8 +620,8 @@ function markRead() {
 let queueTimer = null;
 async function refreshQueue() {
   clearTimeout(queueTimer);
-  queueTimer = setTimeout(refreshQueue, QUEUE_REFRESH_MS);
   if (!S.token) return;
+  queueTimer = setTimeout(refreshQueue, QUEUE_REFRESH_MS);
   try {
     const data = await api('conversations?status=queued&limit=100');
     S.queue = (data.items || []).slice().reverse(); // oldest first: the head of the queue on top
@@ -586,13 +661,33 @@ function cannedMatches(text) {
 
 // --- login / logout -----------------------------------------------------------------------------------
 
+/** 退出: the server revokes the token (POST /auth/logout), then this tab forgets it. */
+async function signOut() {
+  if (!S.token) return;
+  const btn = $('.topbar .logout');
+  if (btn) btn.disabled = true;
+  // The server closes this token's sockets (4401) on logout: drop ours first so that is not taken for an expiry.
+  dropSocket();
+  clearTimeout(S.retryTimer);
+  let problem = '';
+  try {
+    await api('auth/logout', { method: 'POST' });
+  } catch (e) {
+    // 401: the token was already dead. Anything else: it may still be valid until it expires; say so.
+    if (e.status !== 401) problem = `已在本机退出，但服务器未确认注销：${e.message}`;
+  }
+  logout(problem);
+}
+
 function logout(reason) {
+  if (!S.token && !S.me) { if (reason) renderLogin(reason); return; } // already logged out
   S.token = null;
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(PROFILE_KEY);
   dropSocket();
   clearTimeout(S.retryTimer);
   clearTimeout(queueTimer);
+  clearTimeout(queueSoon);
   for (const p of S.blobs.values()) p.then((u) => URL.revokeObjectURL(u)).catch(() => {});
   composers.clear();
   Object.assign(S, { me: null, convs: new Map(), current: null, archive: null, queue: [], all: [], outbox: new Map(), blobs: new Map(), attempts: 0, conn: 'idle' });
@@ -644,7 +739,8 @@ async function start() {
       h('div', { class: 'brand' }, h('span', { class: 'logo' }, '客'), h('strong', {}, 'kefu 客服工作台')),
       h('nav', { class: 'nav' },
         h('a', { href: '#/', dataset: { view: 'chat' } }, '会话'),
-        h('a', { href: '#/dashboard', dataset: { view: 'dashboard' } }, '数据看板')),
+        h('a', { href: '#/dashboard', dataset: { view: 'dashboard' } }, '数据看板'),
+        h('a', { href: '#/admin', dataset: { view: 'admin' }, hidden: true }, '管理')),
       h('div', { class: 'spacer' }),
       h('span', { class: 'conn-dot', dataset: { state: 'connecting' } }),
       h('div', { class: 'status-switch', role: 'group', 'aria-label': '我的状态' },
@@ -652,7 +748,7 @@ async function start() {
       h('button', { type: 'button', class: 'ghost alerts', onclick: enableAlerts, title: '浏览器通知与提示音' }, '开启提醒'),
       h('button', { type: 'button', class: 'ghost canned-open', onclick: openCannedDialog }, '快捷回复'),
       h('div', { class: 'whoami' }, h('span', { class: 'me-status' }), h('span', { class: 'me-name' })),
-      h('button', { type: 'button', class: 'ghost logout', onclick: () => logout() }, '退出')),
+      h('button', { type: 'button', class: 'ghost logout', onclick: signOut }, '退出')),
     h('div', { class: 'banner', hidden: true, role: 'status' }),
     h('main', { class: 'workspace' },
       h('aside', { class: 'sidebar' },
@@ -661,6 +757,7 @@ async function start() {
       h('section', { class: 'chat' }),
       h('aside', { class: 'profile' })),
     h('main', { class: 'dashboard', hidden: true }),
+    h('main', { class: 'admin', hidden: true }),
     h('div', { class: 'toasts', 'aria-live': 'polite' }),
   );
   renderAll();
@@ -676,15 +773,17 @@ function setStatus(status) {
 }
 
 function route() {
-  const view = location.hash.startsWith('#/dashboard') ? 'dashboard' : 'chat';
+  const view = location.hash.startsWith('#/dashboard') ? 'dashboard' : location.hash.startsWith('#/admin') ? 'admin' : 'chat';
   S.view = view;
   const ws = $('.workspace');
-  const db = $('.dashboard');
   if (!ws) return;
   ws.hidden = view !== 'chat';
-  db.hidden = view !== 'dashboard';
+  $('.dashboard').hidden = view !== 'dashboard';
+  $('.admin').hidden = view !== 'admin';
   for (const a of document.querySelectorAll('.nav a')) a.classList.toggle('active', a.dataset.view === view);
   if (view === 'dashboard') renderDashboard();
+  if (view === 'admin') renderAdmin();
+  if (view === 'chat' && S.me) renderChat(); // drawn while hidden, it scrolls right only once shown
 }
 
 function renderAll() {
@@ -701,6 +800,8 @@ function renderHeader() {
   st.dataset.status = S.status;
   st.textContent = STATUS_TEXT[S.status] || S.status;
   $('.me-name').textContent = S.me ? `${S.me.name || S.me.email || ''}${isAdmin() ? ' · 管理员' : ''}` : '';
+  const adminLink = $('.nav a[data-view=admin]');
+  if (adminLink) adminLink.hidden = !isAdmin();
   const al = $('.alerts');
   if (al) { al.classList.toggle('on', !!S.audio); al.textContent = S.audio ? (alertsOn() ? '提醒已开启' : '提示音已开启') : '开启提醒'; }
 }
@@ -834,10 +935,16 @@ function openChat(sid) {
 async function openArchive(sid) {
   S.current = { sid, live: false };
   S.archive = null;
+  S.archiveNotes = [];
   renderList();
   renderChat();
   try {
-    S.archive = await api(`conversations/${encodeURIComponent(sid)}`);
+    const [record, notes] = await Promise.all([
+      api(`conversations/${encodeURIComponent(sid)}`),
+      api(`conversations/${encodeURIComponent(sid)}/notes`).catch(() => ({ items: [] })),
+    ]);
+    S.archive = record;
+    S.archiveNotes = notes.items || [];
   } catch (e) {
     toast(e.message, 'error');
     return;
@@ -854,6 +961,7 @@ function currentConv() {
   c.rec = { session_id: a.session_id, status: a.status, group: a.group, channel: a.channel, user_id: a.user_id, created_at: a.created_at, closed_at: a.closed_at };
   c.profile = { visitor: { user_id: a.user_id, name: null }, tags: a.tags || {}, client_tags: {}, context: a.context, channel: a.channel, group: a.group, handoff_reason: a.handoff_reason };
   for (const m of a.messages || []) addMessage(c, { ...m, session_id: a.session_id, seq: m.seq });
+  for (const n of S.archiveNotes || []) c.notes.set(n.note_id, n);
   c.archived = true;
   return c;
 }
@@ -883,18 +991,19 @@ function renderChat() {
       open ? h('button', { type: 'button', class: 'danger close-chat', onclick: (ev) => confirmClose(ev.currentTarget, c) }, '结束会话') : null));
   const note = p.note && !c.archived ? h('div', { class: 'internal-note', role: 'note' },
     h('strong', { title: p.from_agent_id || '' }, '内部备注 · 转接自' + (p.from_agent_name ? ' ' + p.from_agent_name : '同事')),
-    h('p', {}, p.note), h('small', {}, '仅客服可见，访客看不到')) : null;
+    h('p', { title: p.note }, p.note), h('small', {}, '仅客服可见')) : null;
   // A re-render of the same chat keeps the reader's scroll position, and the composer (draft, focus) itself.
   const oldBox = $('.messages', pane);
   const same = pane.dataset.sid === c.sid && oldBox;
   const keepScroll = same && oldBox.scrollHeight - oldBox.scrollTop - oldBox.clientHeight > 120 ? oldBox.scrollTop : null;
   const hadFocus = document.activeElement && document.activeElement.closest('.composer');
   const msgs = h('div', { class: 'messages', 'aria-live': 'polite' });
+  msgs.addEventListener('scroll', () => { if (msgs.scrollTop < 80) loadOlder(c); }, { passive: true });
   const typing = h('div', { class: 'typing', hidden: true }, '对方正在输入…');
   pane.dataset.sid = c.sid;
   pane.replaceChildren(head, note || '', msgs, typing, open ? composerFor(c) : h('div', { class: 'readonly' }, c.gone ? '此会话已转给其他客服' : c.archived && c.rec.status !== 'closed' ? '只读：此会话未分配给你' : '会话已结束 · 只读'));
-  for (const seq of [...c.msgs.keys()].sort((a, b) => a - b)) renderMessage(c, c.msgs.get(seq));
-  for (const [cmid, m] of S.outbox) if (m.sid === c.sid) msgs.append(messageEl(c, { ...m, client_msg_id: cmid, sender: 'agent', sender_id: S.me.agent_id, timestamp: new Date().toISOString() }, true));
+  fillTimeline(c, msgs);
+  if (!c.archived) ensureNotes(c);
   renderMarks(c);
   renderTyping();
   if (keepScroll === null) scrollDown(true); else msgs.scrollTop = keepScroll;
@@ -918,6 +1027,101 @@ function confirmClose(btn, c) {
   btn.dataset.armed = '1';
   btn.textContent = '确认结束？';
   setTimeout(() => { if (btn.isConnected) { delete btn.dataset.armed; btn.textContent = '结束会话'; } }, 4000);
+}
+
+// --- timeline: messages by seq, internal notes by time, older pages on scrolling up ------------------------
+
+/** Messages in seq order with the notes placed by time; notes older than the loaded page wait for their page. */
+function timeline(c) {
+  const msgs = [...c.msgs.values()].sort((a, b) => a.seq - b.seq);
+  const from = msgs.length && olderExists(c) ? Date.parse(msgs[0].timestamp) : -Infinity;
+  const notes = [...c.notes.values()].filter((n) => Date.parse(n.created_at) >= from)
+    .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at));
+  const out = [];
+  let i = 0;
+  for (const m of msgs) {
+    const t = Date.parse(m.timestamp);
+    while (i < notes.length && Date.parse(notes[i].created_at) < t) out.push(notes[i++]);
+    out.push(m);
+  }
+  return out.concat(notes.slice(i));
+}
+
+function fillTimeline(c, box) {
+  const items = timeline(c).map((x) => (x.note_id ? noteEl(x) : messageEl(c, x, false)));
+  const pending = [];
+  if (!c.archived) {
+    for (const [cmid, m] of S.outbox) {
+      if (m.sid === c.sid) pending.push(messageEl(c, { ...m, client_msg_id: cmid, sender: 'agent', sender_id: S.me.agent_id, timestamp: new Date().toISOString() }, true));
+    }
+  }
+  box.replaceChildren(historyTop(c), ...items, ...pending);
+}
+
+function historyTop(c) {
+  if (!c.msgs.size) return h('div', { class: 'history-top', hidden: true });
+  if (c.loadingOlder) return h('div', { class: 'history-top loading' }, '正在加载更早的消息…');
+  if (olderExists(c)) {
+    return h('div', { class: 'history-top' },
+      c.olderError ? h('span', { class: 'error' }, '历史消息加载失败：' + c.olderError) : null,
+      h('button', { type: 'button', class: 'ghost small load-older', onclick: () => loadOlder(c, true) }, '加载更早的消息'));
+  }
+  return h('div', { class: 'history-top start' }, '— 会话开始 —');
+}
+
+/** Rebuild the shown chat's timeline in place; `toBottom` scrolls to the end, otherwise the view stays put. */
+function redrawTimeline(c, toBottom) {
+  const box = $('.messages');
+  if (!box || $('.chat').dataset.sid !== c.sid) return;
+  const fromBottom = box.scrollHeight - box.scrollTop;
+  const near = fromBottom - box.clientHeight < 120;
+  fillTimeline(c, box);
+  renderMarks(c);
+  if (toBottom || near) box.scrollTop = box.scrollHeight;
+  else box.scrollTop = box.scrollHeight - fromBottom;
+}
+
+/** The page of messages just above the oldest one shown; the reader's place stays where it was. */
+async function loadOlder(c, clicked) {
+  if (c.loadingOlder || !olderExists(c) || (c.olderError && !clicked)) return;
+  c.loadingOlder = true;
+  c.olderError = null;
+  const top = $('.messages .history-top');
+  if (top && $('.chat').dataset.sid === c.sid) top.replaceWith(historyTop(c));
+  try {
+    const page = await api(`conversations/${encodeURIComponent(c.sid)}/messages?before_seq=${lowestSeq(c)}&limit=${HISTORY_PAGE}`);
+    for (const m of page.items || []) addMessage(c, { ...m, session_id: c.sid });
+  } catch (e) {
+    c.olderError = e.message;
+  } finally {
+    c.loadingOlder = false;
+  }
+  redrawTimeline(c, false);
+}
+
+async function ensureNotes(c) {
+  if (c.notesState) return; // loading, loaded, or failed (tried again after the next ready or assigned)
+  c.notesState = 'loading';
+  try {
+    const data = await api(`conversations/${encodeURIComponent(c.sid)}/notes`);
+    for (const n of data.items || []) { learnName(n.agent_id, n.agent_name); if (!c.notes.has(n.note_id)) c.notes.set(n.note_id, n); }
+    c.notesState = 'ok';
+    redrawTimeline(c, false);
+  } catch (e) {
+    c.notesState = 'error';
+    if (e.status !== 401) toast('无法加载内部备注：' + e.message, 'error');
+  }
+}
+
+function noteEl(n) {
+  const transfer = n.kind === 'transfer';
+  return h('div', { class: `note-item${transfer ? ' transfer' : ''}`, role: 'note', dataset: { noteId: n.note_id, kind: n.kind || 'note' } },
+    h('div', { class: 'note-head' },
+      h('strong', {}, transfer ? '转接备注' : '内部备注'),
+      h('span', { class: 'note-author' }, n.agent_name || agentName(n.agent_id)),
+      h('span', {}, clock(n.created_at)),
+      h('small', {}, '仅客服可见，访客看不到')),
+    h('p', { class: 'note-text' }, n.content || ''));
 }
 
 function scrollDown(force) {
@@ -1002,8 +1206,11 @@ function renderTyping() {
 
 // --- composer -------------------------------------------------------------------------------------------
 
+const REPLY_HINT = '输入回复，Enter 发送，Shift+Enter 换行；输入 / 使用快捷回复';
+const NOTE_HINT = '写内部备注，Enter 保存 —— 仅客服可见，访客看不到';
+
 function composer(c) {
-  const box = h('textarea', { rows: 3, placeholder: '输入回复，Enter 发送，Shift+Enter 换行；输入 / 使用快捷回复', 'aria-label': '回复' });
+  const box = h('textarea', { rows: 3, placeholder: REPLY_HINT, 'aria-label': '回复' });
   const suggest = h('ul', { class: 'suggest', hidden: true, role: 'listbox' });
   const file = h('input', { type: 'file', hidden: true, accept: 'image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain' });
   let pick = 0;
@@ -1018,11 +1225,14 @@ function composer(c) {
     }, h('code', {}, '/' + cr.shortcut.replace(/^\//, '')), h('span', {}, cr.text), cr.scope === 'agent' ? h('small', {}, '个人') : h('small', {}, '团队'))));
   };
   const insertCanned = (cr) => { box.value = cr.text; suggest.hidden = true; box.focus(); };
+  const noting = () => wrap.dataset.mode === 'note';
+  const submit = () => (noting() ? sendNote(c, box, wrap) : sendText(c, box));
   box.addEventListener('input', () => {
     pick = 0;
     showSuggest();
     const now = Date.now();
-    if (box.value && now - S.lastTypingSent > TYPING_EVERY_MS) { S.lastTypingSent = now; wsSend({ type: 'typing', session_id: c.sid }); }
+    // The visitor sees "typing" only for replies: writing a note is not something they hear about.
+    if (!noting() && box.value && now - S.lastTypingSent > TYPING_EVERY_MS) { S.lastTypingSent = now; wsSend({ type: 'typing', session_id: c.sid }); }
   });
   box.addEventListener('keydown', (e) => {
     const list = matches();
@@ -1031,17 +1241,58 @@ function composer(c) {
       if (e.key === 'Tab' || (e.key === 'Enter' && !e.shiftKey && !e.isComposing)) { e.preventDefault(); insertCanned(list[pick]); return; }
       if (e.key === 'Escape') { suggest.hidden = true; return; }
     }
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendText(c, box); }
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
   });
   file.addEventListener('change', () => { if (file.files[0]) sendFile(c, file.files[0]); file.value = ''; });
-  return h('div', { class: 'composer' },
+  const attach = h('button', { type: 'button', class: 'ghost attach', title: '发送图片或文件', onclick: () => file.click() }, icon('clip'), '图片/文件');
+  const send = h('button', { type: 'button', class: 'primary send', onclick: submit }, '发送');
+  const modeButton = (mode, label) => h('button', {
+    type: 'button', role: 'tab', class: `mode${mode === 'reply' ? ' on' : ''}`, dataset: { mode }, 'aria-selected': mode === 'reply' ? 'true' : 'false',
+    onclick: () => setMode(mode),
+  }, label);
+  const modes = h('div', { class: 'composer-modes', role: 'tablist', 'aria-label': '回复或内部备注' },
+    modeButton('reply', '回复访客'), modeButton('note', '内部备注'));
+  const setMode = (mode) => {
+    wrap.dataset.mode = mode;
+    wrap.classList.toggle('note-mode', mode === 'note');
+    for (const b of modes.children) { b.classList.toggle('on', b.dataset.mode === mode); b.setAttribute('aria-selected', String(b.dataset.mode === mode)); }
+    box.placeholder = mode === 'note' ? NOTE_HINT : REPLY_HINT;
+    box.setAttribute('aria-label', mode === 'note' ? '内部备注' : '回复');
+    send.textContent = mode === 'note' ? '保存备注' : '发送';
+    attach.hidden = mode === 'note';
+    const err = $('.note-error', wrap);
+    if (err) err.textContent = '';
+    box.focus();
+  };
+  const wrap = h('div', { class: 'composer', dataset: { mode: 'reply' } },
     suggest,
+    modes,
     box,
     h('div', { class: 'composer-bar' },
-      h('button', { type: 'button', class: 'ghost attach', title: '发送图片或文件', onclick: () => file.click() }, icon('clip'), '图片/文件'),
+      attach,
       file,
       h('span', { class: 'hint' }, ''),
-      h('button', { type: 'button', class: 'primary send', onclick: () => sendText(c, box) }, '发送')));
+      h('span', { class: 'error note-error', role: 'alert' }),
+      send));
+  return wrap;
+}
+
+/** An internal note goes over HTTP, never as a message: it has no seq and never reaches the visitor. */
+async function sendNote(c, box, wrap) {
+  const text = box.value.trim();
+  if (!text || wrap.dataset.busy) return;
+  const err = $('.note-error', wrap);
+  wrap.dataset.busy = '1';
+  err.textContent = '';
+  try {
+    const n = await api(`conversations/${encodeURIComponent(c.sid)}/notes`, { method: 'POST', body: { content: text } });
+    if (box.value.trim() === text) box.value = '';
+    if (n && n.note_id && !c.notes.has(n.note_id)) { c.notes.set(n.note_id, n); redrawTimeline(c, true); }
+  } catch (e) {
+    err.textContent = '备注未保存：' + e.message; // the text stays in the box
+  } finally {
+    delete wrap.dataset.busy;
+  }
 }
 
 function renderComposerHint() {
@@ -1134,8 +1385,12 @@ let agentsCache = null;
 /** A colleague's name where this agent may know it (admins list agents); otherwise just 同事. */
 function agentName(agentId) {
   const a = (agentsCache || []).find((x) => x.agent_id === agentId);
-  return a ? a.name || a.email : '同事';
+  return a ? a.name || a.email : knownNames.get(agentId) || '同事';
 }
+
+/** Colleagues' names as frames and notes mention them (agents who are not admins cannot list agents). */
+const knownNames = new Map();
+function learnName(agentId, name) { if (agentId && name) knownNames.set(agentId, name); }
 
 async function loadAgents() {
   if (!isAdmin()) return [];
@@ -1396,6 +1651,559 @@ function downloadCsv() {
   const a = h('a', { href: url, download: `kefu-stats-${dash.from.slice(0, 10)}-${dash.to.slice(0, 10)}.csv` });
   document.body.append(a); a.click(); a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// --- administration (admins only): agents, groups, routing rules, knowledge base, API keys, webhooks --------------
+
+const ADMIN_PAGES = [
+  ['agents', '客服', 'Agents'], ['groups', '技能组', 'Groups'], ['routing', '路由规则', 'Routing rules'],
+  ['kb', '知识库', 'Knowledge base'], ['api-keys', 'API 密钥', 'API keys'], ['webhooks', 'Webhooks', 'Webhooks'],
+];
+const WEBHOOK_EVENTS = [
+  'conversation.created', 'conversation.queued', 'conversation.assigned', 'conversation.transferred',
+  'conversation.handoff', 'conversation.closed', 'message.created',
+];
+const RULE_OPS = ['==', '!=', '>', '>=', '<', '<=', 'in', 'contains'];
+const ROLE_TEXT = { admin: '管理员', agent: '客服' };
+const DELIVERY_TEXT = { pending: '待投递', delivered: '已送达', failed: '失败' };
+const adm = { groups: [], kbCursors: [null], webhook: null };
+
+function stamp(ts) {
+  if (!ts) return '—';
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return String(ts);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** An API error as the server worded it, with its code; never swallowed. */
+function fail(box, e) {
+  const code = e && e.code && !/^http_/.test(e.code) ? e.code : null;
+  box.replaceChildren((e && e.message) || String(e), code ? h('code', { class: 'err-code' }, code) : '');
+}
+
+const alertBox = (cls = '') => h('p', { class: `error ${cls}`.trim(), role: 'alert' });
+const field = (label, input, hint) => h('label', { class: 'field' }, h('span', {}, label), input, hint ? h('small', { class: 'hint' }, hint) : null);
+
+function pageHead(zh, en, ...actions) {
+  return h('div', { class: 'page-head' }, h('h2', {}, zh, ' ', h('small', {}, en)), h('div', { class: 'page-actions' }, ...actions));
+}
+
+/** A button that asks for a second click within 4 s before it does something destructive. */
+function confirmButton(label, cls, action) {
+  const btn = h('button', { type: 'button', class: `small ${cls}` }, label);
+  btn.addEventListener('click', async () => {
+    if (!btn.dataset.armed) {
+      btn.dataset.armed = '1';
+      btn.textContent = '确认？';
+      setTimeout(() => { if (btn.isConnected && btn.dataset.armed) { delete btn.dataset.armed; btn.textContent = label; } }, 4000);
+      return;
+    }
+    btn.disabled = true;
+    try { await action(); } finally { btn.disabled = false; }
+  });
+  return btn;
+}
+
+/** A modal form; `onSubmit(formData, form)` may throw (an API error or a plain Error): shown in the dialog. */
+function formDialog(id, title, fields, submitText, onSubmit, wide) {
+  const err = alertBox();
+  const form = h('form', { novalidate: false }, h('h3', {}, title), ...fields, err,
+    h('div', { class: 'buttons' },
+      h('button', { type: 'button', class: 'ghost', onclick: () => dialog.close() }, '取消'),
+      h('button', { type: 'submit', class: 'primary' }, submitText)));
+  const dialog = h('dialog', { id, class: `modal${wide ? ' wide' : ''}` }, form);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const btn = $('button[type=submit]', form);
+    btn.disabled = true;
+    err.textContent = '';
+    try {
+      await onSubmit(new FormData(form), form);
+      dialog.close();
+    } catch (e) {
+      fail(err, e);
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  dialog.addEventListener('close', () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  return dialog;
+}
+
+function table(cls, heads, rows, empty) {
+  if (!rows.length) return h('p', { class: 'muted empty-row' }, empty);
+  return h('table', { class: `table ${cls}` }, h('thead', {}, h('tr', {}, ...heads.map((t) => h('th', {}, t)))), h('tbody', {}, ...rows));
+}
+
+function renderAdmin() {
+  const root = $('.admin');
+  if (!root) return;
+  const m = /^#\/admin\/?([\w-]*)/.exec(location.hash);
+  const page = ADMIN_PAGES.some(([k]) => k === (m && m[1])) ? m[1] : 'agents';
+  const body = h('section', { class: 'admin-body', dataset: { page } });
+  root.replaceChildren(
+    h('nav', { class: 'admin-nav', 'aria-label': '管理' },
+      ...ADMIN_PAGES.map(([k, zh, en]) => h('a', { href: `#/admin/${k}`, class: k === page ? 'active' : '', dataset: { page: k } }, zh, h('small', {}, en)))),
+    body);
+  if (!S.me || !S.me.role) { body.dataset.waiting = '1'; body.append(h('p', { class: 'muted' }, '加载中…')); return; }
+  if (!isAdmin()) { body.append(h('div', { class: 'card empty-state' }, '仅管理员可以使用管理页面')); return; }
+  const pages = { agents: adminAgents, groups: adminGroups, routing: adminRouting, kb: adminKb, 'api-keys': adminKeys, webhooks: adminWebhooks };
+  pages[page](body);
+}
+
+async function loadGroups() {
+  adm.groups = (await api('groups')).items || [];
+  return adm.groups;
+}
+
+// --- agents ---
+
+function adminAgents(body) {
+  const err = alertBox('page-error');
+  const list = h('div', { class: 'card' }, h('p', { class: 'muted' }, '加载中…'));
+  const reload = async () => {
+    try {
+      const [agents] = await Promise.all([api('agents'), loadGroups()]);
+      agentsCache = agents.items || [];
+      err.textContent = '';
+      list.replaceChildren(table('agents-table', ['姓名', '邮箱', '角色', '技能组', '级别', '最大并发', '状态', '接待中', ''],
+        agentsCache.map((a) => h('tr', { dataset: { agentId: a.agent_id, email: a.email } },
+          h('td', { class: 'name' }, a.name || '—'), h('td', {}, a.email), h('td', {}, ROLE_TEXT[a.role] || a.role),
+          h('td', {}, h('div', { class: 'tags' }, ...(a.groups || []).map((g) => h('span', { class: 'tag client' }, g)))),
+          h('td', { class: 'level' }, String(a.level)), h('td', { class: 'max' }, String(a.max_concurrent)),
+          h('td', {}, h('span', { class: `me-status`, dataset: { status: a.status } }, STATUS_TEXT[a.status] || a.status)),
+          h('td', {}, String(a.load ?? 0)),
+          h('td', { class: 'row-actions' }, h('button', { type: 'button', class: 'small edit', onclick: () => agentDialog(a, reload) }, '编辑')))),
+        '还没有客服'));
+    } catch (e) { fail(err, e); }
+  };
+  body.replaceChildren(
+    pageHead('客服', 'Agents', h('button', { type: 'button', class: 'primary add-agent', onclick: () => agentDialog(null, reload) }, '添加客服')),
+    err, list);
+  reload();
+}
+
+/** Checkboxes for the app's groups plus a box for new ones (created on save). */
+function groupPicker(selected) {
+  const names = [...new Set([...adm.groups.map((g) => g.name), ...selected, 'default'])];
+  const extra = h('input', { name: 'new_groups', placeholder: '新技能组，逗号分隔（保存时创建）' });
+  const el = h('div', { class: 'group-picker' },
+    h('div', { class: 'checks' }, ...names.map((g) => h('label', { class: 'check' },
+      h('input', { type: 'checkbox', name: 'groups', value: g, checked: selected.includes(g) }), g))),
+    extra);
+  const value = () => [...new Set([
+    ...[...el.querySelectorAll('input[name=groups]:checked')].map((i) => i.value),
+    ...extra.value.split(/[,，]/).map((x) => x.trim()).filter(Boolean),
+  ])];
+  return { el, value };
+}
+
+function agentDialog(agent, done) {
+  const isNew = !agent;
+  const groups = groupPicker(agent ? agent.groups || [] : ['default']);
+  const role = h('select', { name: 'role' }, ...['agent', 'admin'].map((r) => h('option', { value: r, selected: (agent ? agent.role : 'agent') === r }, `${ROLE_TEXT[r]} (${r})`)));
+  formDialog('agent-dialog', isNew ? '添加客服' : `编辑客服 · ${agent.name || agent.email}`, [
+    isNew ? field('邮箱 Email', h('input', { name: 'email', type: 'email', required: true, autocomplete: 'off' })) : h('p', { class: 'muted' }, agent.email),
+    field(isNew ? '初始密码 Password' : '重置密码（留空不改）', h('input', { name: 'password', type: 'password', minlength: 8, required: isNew, autocomplete: 'new-password' }), '至少 8 个字符'),
+    field('姓名 Name', h('input', { name: 'name', value: agent ? agent.name || '' : '', maxlength: 200, autofocus: !isNew })),
+    field('角色 Role', role),
+    h('div', { class: 'row2' },
+      field('级别 Level', h('input', { name: 'level', type: 'number', min: 0, max: 1000, step: 1, required: true, value: agent ? agent.level : 1 }), '越高越资深；规则可要求最低级别'),
+      field('最大并发 Max concurrent', h('input', { name: 'max_concurrent', type: 'number', min: 1, max: 1000, step: 1, required: true, value: agent ? agent.max_concurrent : 5 }))),
+    field('技能组 Groups', groups.el),
+  ], isNew ? '添加' : '保存', async (fd) => {
+    const body = { role: fd.get('role'), level: Number(fd.get('level')), max_concurrent: Number(fd.get('max_concurrent')), groups: groups.value() };
+    const name = String(fd.get('name') || '').trim();
+    if (name) body.name = name;
+    if (fd.get('password')) body.password = fd.get('password');
+    if (isNew) {
+      body.email = String(fd.get('email')).trim();
+      await api('agents', { method: 'POST', body });
+      toast(`已添加客服 ${name || body.email}`);
+    } else {
+      await api(`agents/${encodeURIComponent(agent.agent_id)}`, { method: 'PUT', body });
+      toast('已保存');
+    }
+    await done();
+  });
+}
+
+// --- groups ---
+
+function adminGroups(body) {
+  const err = alertBox('page-error');
+  const list = h('div', { class: 'card' }, h('p', { class: 'muted' }, '加载中…'));
+  const reload = async () => {
+    try {
+      await loadGroups();
+      err.textContent = '';
+      list.replaceChildren(table('groups-table', ['名称', '说明', '客服数', '创建时间'],
+        adm.groups.map((g) => h('tr', { dataset: { group: g.name } }, h('td', { class: 'name' }, g.name), h('td', {}, g.description || '—'),
+          h('td', {}, String(g.agent_count)), h('td', {}, stamp(g.created_at)))), '还没有技能组'));
+    } catch (e) { fail(err, e); }
+  };
+  const form = h('form', { class: 'inline-form group-form' },
+    h('input', { name: 'name', required: true, maxlength: 100, placeholder: '组名，如 vip、售后' }),
+    h('input', { name: 'description', maxlength: 500, placeholder: '说明（可选）' }),
+    h('button', { type: 'submit', class: 'primary' }, '添加技能组'));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const fd = new FormData(form);
+    try {
+      await api('groups', { method: 'POST', body: { name: String(fd.get('name')).trim(), description: String(fd.get('description') || '').trim() } });
+      form.reset();
+      await reload();
+    } catch (e) { fail(err, e); }
+  });
+  body.replaceChildren(pageHead('技能组', 'Groups'), h('div', { class: 'card' }, form), err, list);
+  reload();
+}
+
+// --- routing rules ---
+
+/** A condition's value as typed: numbers, true/false/null and JSON stay typed; `in` takes a list. */
+function parseValue(text, op) {
+  const t = String(text).trim();
+  const scalar = (x) => {
+    if (/^-?\d+(\.\d+)?$/.test(x)) return Number(x);
+    if (x === 'true' || x === 'false') return x === 'true';
+    if (x === 'null') return null;
+    if (/^".*"$/.test(x)) { try { return JSON.parse(x); } catch { return x; } }
+    return x;
+  };
+  if (op === 'in') {
+    if (t.startsWith('[')) { try { const v = JSON.parse(t); if (Array.isArray(v)) return v; } catch { /* a plain list follows */ } }
+    return t.split(/[,，]/).map((x) => x.trim()).filter(Boolean).map(scalar);
+  }
+  return scalar(t);
+}
+
+function showValue(v) {
+  if (Array.isArray(v)) return v.map(showValue).join(', ');
+  if (typeof v === 'string') return parseValue(v, '==') === v && !v.includes(',') ? v : JSON.stringify(v);
+  return JSON.stringify(v);
+}
+
+function describeMatch(match) {
+  const key = match && match.any ? 'any' : 'all';
+  const conds = (match && match[key]) || [];
+  return h('span', { class: 'match' }, h('small', { class: 'pill' }, key === 'all' ? '全部满足' : '任一满足'), ' ',
+    ...conds.flatMap((c, i) => [i ? h('span', { class: 'muted' }, key === 'all' ? ' 且 ' : ' 或 ') : '', h('code', {}, `${c.field} ${c.op} ${showValue(c.value)}`)]));
+}
+
+function adminRouting(body) {
+  const err = alertBox('page-error');
+  const list = h('div', { class: 'card' }, h('p', { class: 'muted' }, '加载中…'));
+  const act = async (fn) => { try { await fn(); await reload(); } catch (e) { fail(err, e); } };
+  const reload = async () => {
+    try {
+      const [rules] = await Promise.all([api('routing/rules'), loadGroups()]);
+      const items = (rules.items || []).slice().sort((a, b) => a.position - b.position);
+      err.textContent = '';
+      list.replaceChildren(table('rules-table', ['顺序', '名称', '条件', '技能组', '最低级别', '排队优先级', ''],
+        items.map((r, i) => h('tr', { dataset: { ruleId: r.id, name: r.name } },
+          h('td', { class: 'position' }, String(r.position)), h('td', { class: 'name' }, r.name), h('td', {}, describeMatch(r.match)),
+          h('td', { class: 'group' }, r.group), h('td', {}, String(r.min_level)), h('td', {}, String(r.queue_priority)),
+          h('td', { class: 'row-actions' },
+            h('button', { type: 'button', class: 'small up', title: '上移', disabled: i === 0, onclick: () => act(() => api(`routing/rules/${encodeURIComponent(r.id)}`, { method: 'PUT', body: { position: r.position - 1 } })) }, '↑'),
+            h('button', { type: 'button', class: 'small down', title: '下移', disabled: i === items.length - 1, onclick: () => act(() => api(`routing/rules/${encodeURIComponent(r.id)}`, { method: 'PUT', body: { position: r.position + 1 } })) }, '↓'),
+            h('button', { type: 'button', class: 'small edit', onclick: () => ruleDialog(r, reload) }, '编辑'),
+            confirmButton('删除', 'danger delete', () => act(() => api(`routing/rules/${encodeURIComponent(r.id)}`, { method: 'DELETE' })))))),
+        '还没有路由规则：所有会话进入 default 组'));
+    } catch (e) { fail(err, e); }
+  };
+  body.replaceChildren(
+    pageHead('路由规则', 'Routing rules', h('button', { type: 'button', class: 'primary add-rule', onclick: () => ruleDialog(null, reload) }, '新建规则')),
+    h('p', { class: 'muted page-note' }, '从上到下依次匹配，第一条命中的规则决定技能组、客服最低级别和排队优先级；都不命中则进入 default 组。条件只匹配已验证的标签 (tags.*)、渠道 channel 和访客选择的组 group。'),
+    err, list);
+  reload();
+}
+
+function ruleDialog(rule, done) {
+  const match = (rule && rule.match) || { all: [] };
+  const key = match.any ? 'any' : 'all';
+  const combine = h('select', { name: 'combine' }, h('option', { value: 'all', selected: key === 'all' }, '全部满足 (all)'), h('option', { value: 'any', selected: key === 'any' }, '任一满足 (any)'));
+  const rows = h('div', { class: 'conditions' });
+  const fields = h('datalist', { id: 'rule-fields' }, ...['tags.vip_level', 'tags.inquiry_type', 'channel', 'group'].map((v) => h('option', { value: v })));
+  const addRow = (c = { field: 'tags.', op: '==', value: '' }) => {
+    const row = h('div', { class: 'cond' },
+      h('input', { class: 'c-field', list: 'rule-fields', required: true, value: c.field, placeholder: 'tags.vip_level / channel / group', 'aria-label': '字段' }),
+      h('select', { class: 'c-op', 'aria-label': '运算符' }, ...RULE_OPS.map((op) => h('option', { value: op, selected: op === c.op }, op))),
+      h('input', { class: 'c-value', value: c.value === '' ? '' : showValue(c.value), placeholder: '值，如 3、web、a, b', 'aria-label': '值' }),
+      h('button', { type: 'button', class: 'ghost small remove', title: '删除条件', onclick: () => row.remove() }, '✕'));
+    rows.append(row);
+  };
+  for (const c of match[key] || []) addRow(c);
+  if (!rows.children.length) addRow();
+  const group = h('select', { name: 'group', required: true },
+    ...[...new Set([...adm.groups.map((g) => g.name), rule ? rule.group : 'default'])].map((g) => h('option', { value: g, selected: (rule ? rule.group : 'default') === g }, g)));
+  formDialog('rule-dialog', rule ? `编辑规则 · ${rule.name}` : '新建路由规则', [
+    field('名称 Name', h('input', { name: 'name', required: true, maxlength: 200, value: rule ? rule.name : '' })),
+    h('div', { class: 'field' }, h('span', {}, '条件 Match'), combine, rows, fields,
+      h('button', { type: 'button', class: 'ghost small add-cond', onclick: () => addRow() }, '+ 添加条件'),
+      h('small', { class: 'hint' }, '值：数字、true/false 按类型比较，其余按文本；in 用逗号分隔多个值')),
+    h('div', { class: 'row3' },
+      field('技能组 Group', group),
+      field('最低级别 Min level', h('input', { name: 'min_level', type: 'number', min: 0, max: 1000, step: 1, value: rule ? rule.min_level : 0 })),
+      field('排队优先级 Priority', h('input', { name: 'queue_priority', type: 'number', min: -1000, max: 1000, step: 1, value: rule ? rule.queue_priority : 0 }))),
+    rule ? null : field('位置 Position（可选）', h('input', { name: 'position', type: 'number', min: 1, step: 1, placeholder: '默认放在最后' })),
+  ], rule ? '保存' : '创建', async (fd) => {
+    const conds = [...rows.querySelectorAll('.cond')].map((r) => {
+      const op = $('.c-op', r).value;
+      return { field: $('.c-field', r).value.trim(), op, value: parseValue($('.c-value', r).value, op) };
+    });
+    if (!conds.length) throw new Error('至少需要一个条件');
+    const body = {
+      name: String(fd.get('name')).trim(), match: { [fd.get('combine')]: conds }, group: fd.get('group'),
+      min_level: Number(fd.get('min_level') || 0), queue_priority: Number(fd.get('queue_priority') || 0),
+    };
+    if (!rule && fd.get('position')) body.position = Number(fd.get('position'));
+    if (rule) await api(`routing/rules/${encodeURIComponent(rule.id)}`, { method: 'PUT', body });
+    else await api('routing/rules', { method: 'POST', body });
+    await done();
+  }, true);
+}
+
+// --- knowledge base ---
+
+function adminKb(body) {
+  const err = alertBox('page-error');
+  const list = h('div', { class: 'kb-list' }, h('p', { class: 'muted' }, '加载中…'));
+  const pager = h('div', { class: 'pager' });
+  const reload = async (index = adm.kbCursors.length - 1) => {
+    try {
+      const cursor = adm.kbCursors[index];
+      const page = await api(`kb/articles?limit=20${cursor ? '&cursor=' + encodeURIComponent(cursor) : ''}`);
+      adm.kbCursors.length = index + 1;
+      if (page.next_cursor) adm.kbCursors.push(page.next_cursor);
+      const more = !!page.next_cursor;
+      err.textContent = '';
+      list.replaceChildren(table('kb-table', ['ID', '问题', '相似问法', '分类', '更新时间', ''],
+        (page.items || []).map((a) => h('tr', { dataset: { articleId: a.id } },
+          h('td', {}, h('code', {}, a.id)), h('td', { class: 'question' }, a.question),
+          h('td', { class: 'muted' }, (a.similar || []).length ? `${a.similar.length} 条` : '—'),
+          h('td', {}, a.category || '—'), h('td', {}, stamp(a.updated_at)),
+          h('td', { class: 'row-actions' },
+            h('button', { type: 'button', class: 'small edit', onclick: () => articleDialog(a, () => reload(index)) }, '编辑'),
+            confirmButton('删除', 'danger delete', async () => {
+              try { await api(`kb/articles/${encodeURIComponent(a.id)}`, { method: 'DELETE' }); await reload(index); } catch (e) { fail(err, e); }
+            })))),
+        '知识库是空的：导入一个 JSON/CSV 文件，或新建文章'));
+      pager.replaceChildren(
+        h('button', { type: 'button', class: 'small prev', disabled: index === 0, onclick: () => reload(index - 1) }, '上一页'),
+        h('span', { class: 'muted' }, `第 ${index + 1} 页`),
+        h('button', { type: 'button', class: 'small next', disabled: !more, onclick: () => reload(index + 1) }, '下一页'));
+    } catch (e) { fail(err, e); }
+  };
+  adm.kbCursors = [null];
+
+  // Try a question: what the bot would answer, from which article, how sure, and whether it hands off.
+  const q = h('input', { name: 'question', required: true, maxlength: 5000, placeholder: '输入一个访客可能问的问题，如：怎么退货？' });
+  const tryOut = h('div', { class: 'try-result', 'aria-live': 'polite' });
+  const tryForm = h('form', { class: 'inline-form kb-try' }, q, h('button', { type: 'submit', class: 'primary' }, '试一试'));
+  tryForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    tryOut.replaceChildren(h('p', { class: 'muted' }, '正在询问机器人…'));
+    try {
+      const r = await api('bot/ask', { method: 'POST', body: { question: q.value.trim() } });
+      const conf = typeof r.confidence === 'number' ? r.confidence : 0;
+      tryOut.replaceChildren(
+        h('div', { class: 'try-verdict' },
+          h('span', { class: `pill ${r.handoff ? 'warn handoff' : 'st-active answered'}` }, r.handoff ? '将转人工 (handoff)' : '机器人直接回答'),
+          h('span', { class: `confidence${conf < 0.7 ? ' low' : ''}` }, `置信度 ${(conf * 100).toFixed(1)}%`)),
+        h('dl', {},
+          kv('答案', r.answer ? h('span', { class: 'answer' }, r.answer) : null, 'answer-row'),
+          kv('文章 ID', r.article_id ? h('code', { class: 'article-id' }, r.article_id) : null),
+          kv('转人工', r.handoff ? '是' : '否')));
+    } catch (e) { const box = alertBox(); fail(box, e); tryOut.replaceChildren(box); }
+  });
+
+  // Import: the §7 file as multipart `file`; the answer counts what was created and updated.
+  const file = h('input', { type: 'file', name: 'file', hidden: true, accept: '.json,.csv,application/json,text/csv' });
+  const fileName = h('span', { class: 'file-name muted' }, '未选择文件');
+  const showName = () => { fileName.textContent = file.files[0] ? `${file.files[0].name} · ${bytes(file.files[0].size)}` : '未选择文件'; };
+  file.addEventListener('change', showName);
+  const importOut = h('div', { class: 'import-result', 'aria-live': 'polite' });
+  const importForm = h('form', { class: 'inline-form kb-import' }, file,
+    h('button', { type: 'button', class: 'pick-file', onclick: () => file.click() }, icon('file'), '选择文件'), fileName,
+    h('button', { type: 'submit', class: 'primary' }, '导入'));
+  importForm.addEventListener('reset', () => setTimeout(showName));
+  importForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (!file.files[0]) { importOut.replaceChildren(h('p', { class: 'error' }, '请先选择一个 JSON 或 CSV 文件')); return; }
+    const form = new FormData();
+    form.append('file', file.files[0], file.files[0].name);
+    importOut.replaceChildren(h('p', { class: 'muted' }, '正在导入…'));
+    try {
+      const r = await api('kb/import', { method: 'POST', form });
+      importOut.replaceChildren(h('p', { class: 'ok' }, `导入完成：新增 ${r.created} 条，更新 ${r.updated} 条`));
+      importForm.reset();
+      await reload(0);
+    } catch (e) { const box = alertBox(); fail(box, e); importOut.replaceChildren(box); }
+  });
+
+  body.replaceChildren(
+    pageHead('知识库', 'Knowledge base', h('button', { type: 'button', class: 'primary add-article', onclick: () => articleDialog(null, () => reload(0)) }, '新建文章')),
+    err,
+    h('div', { class: 'grid2 admin-grid' },
+      h('section', { class: 'card' }, h('h4', {}, '试一试 Try a question', h('small', {}, 'POST /bot/ask')), tryForm, tryOut),
+      h('section', { class: 'card' }, h('h4', {}, '导入 Import', h('small', {}, 'JSON 或 CSV：id,question,similar,answer,category')), importForm, importOut)),
+    h('section', { class: 'card' }, h('h4', {}, '文章 Articles'), list, pager));
+  reload(0);
+}
+
+function articleDialog(article, done) {
+  const isNew = !article;
+  formDialog('article-dialog', isNew ? '新建文章' : `编辑文章 · ${article.id}`, [
+    isNew ? field('ID（外部键，导入同一 ID 会更新）', h('input', { name: 'id', required: true, maxlength: 200, placeholder: 'refund-policy' })) : h('p', { class: 'muted' }, h('code', {}, article.id)),
+    field('标准问题 Question', h('input', { name: 'question', required: true, maxlength: 1000, value: article ? article.question : '' })),
+    field('相似问法 Similar（每行一条）', h('textarea', { name: 'similar', rows: 3 }, article ? (article.similar || []).join('\n') : '')),
+    field('答案 Answer', h('textarea', { name: 'answer', rows: 5, required: true, maxlength: 10000 }, article ? article.answer : '')),
+    field('分类 Category', h('input', { name: 'category', maxlength: 100, value: article ? article.category || '' : '' })),
+  ], isNew ? '创建' : '保存', async (fd) => {
+    const body = {
+      question: String(fd.get('question')).trim(), answer: String(fd.get('answer')).trim(), category: String(fd.get('category') || '').trim(),
+      similar: String(fd.get('similar') || '').split('\n').map((x) => x.trim()).filter(Boolean),
+    };
+    if (isNew) await api('kb/articles', { method: 'POST', body: { id: String(fd.get('id')).trim(), ...body } });
+    else await api(`kb/articles/${encodeURIComponent(article.id)}`, { method: 'PUT', body });
+    await done();
+  }, true);
+}
+
+// --- API keys ---
+
+/** A secret shown once: a highlighted box with a copy button. */
+function secretBox(cls, title, value) {
+  const code = h('code', { class: 'secret-value' }, value);
+  return h('div', { class: `card new-secret ${cls}`, role: 'status' },
+    h('h4', {}, title, h('small', {}, '只显示这一次，请立即复制保存')),
+    h('div', { class: 'secret-row' }, code,
+      h('button', { type: 'button', class: 'small copy', onclick: async (ev) => {
+        try { await navigator.clipboard.writeText(value); ev.target.textContent = '已复制'; } catch {
+          const range = document.createRange(); range.selectNodeContents(code);
+          getSelection().removeAllRanges(); getSelection().addRange(range);
+          ev.target.textContent = '已选中，按 Ctrl+C';
+        }
+      } }, '复制')));
+}
+
+function adminKeys(body) {
+  const err = alertBox('page-error');
+  const fresh = h('div', { class: 'fresh' });
+  const list = h('div', { class: 'card' }, h('p', { class: 'muted' }, '加载中…'));
+  const reload = async () => {
+    try {
+      const keys = await api('api-keys');
+      err.textContent = '';
+      list.replaceChildren(table('keys-table', ['名称', '前缀', '创建时间', '状态', ''],
+        (keys.items || []).map((k) => h('tr', { dataset: { keyId: k.id, name: k.name } },
+          h('td', { class: 'name' }, k.name), h('td', {}, h('code', {}, k.prefix || '')), h('td', {}, stamp(k.created_at)),
+          h('td', { class: 'state' }, k.revoked_at ? h('span', { class: 'pill' }, `已吊销 ${stamp(k.revoked_at)}`) : h('span', { class: 'pill st-active' }, '有效')),
+          h('td', { class: 'row-actions' }, k.revoked_at ? null : confirmButton('吊销', 'danger revoke', async () => {
+            try { await api(`api-keys/${encodeURIComponent(k.id)}`, { method: 'DELETE' }); await reload(); } catch (e) { fail(err, e); }
+          })))),
+        '还没有 API 密钥'));
+    } catch (e) { fail(err, e); }
+  };
+  const form = h('form', { class: 'inline-form key-form' },
+    h('input', { name: 'name', required: true, maxlength: 200, placeholder: '用途，如 CRM 同步' }),
+    h('button', { type: 'submit', class: 'primary' }, '创建密钥'));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      const k = await api('api-keys', { method: 'POST', body: { name: String(new FormData(form).get('name')).trim() } });
+      form.reset();
+      fresh.replaceChildren(secretBox('new-key', `新密钥 · ${k.name}`, k.key));
+      await reload();
+    } catch (e) { fail(err, e); }
+  });
+  body.replaceChildren(pageHead('API 密钥', 'API keys'),
+    h('p', { class: 'muted page-note' }, '服务器端集成使用：Authorization: Bearer <key>。可调用检索、导出、统计与访客标签同步等接口。'),
+    h('div', { class: 'card' }, form), err, fresh, list);
+  reload();
+}
+
+// --- webhooks ---
+
+function adminWebhooks(body) {
+  const err = alertBox('page-error');
+  const fresh = h('div', { class: 'fresh' });
+  const list = h('div', { class: 'card' }, h('p', { class: 'muted' }, '加载中…'));
+  const log = h('div', { class: 'deliveries' });
+  adm.webhook = null;
+  const reload = async () => {
+    try {
+      const hooks = (await api('webhooks')).items || [];
+      err.textContent = '';
+      list.replaceChildren(table('webhooks-table', ['URL', '事件', '创建时间', ''],
+        hooks.map((w) => h('tr', { dataset: { webhookId: w.id }, class: adm.webhook === w.id ? 'selected' : '' },
+          h('td', { class: 'url' }, w.url), h('td', {}, h('div', { class: 'tags' }, ...(w.events || []).map((e) => h('span', { class: 'tag client' }, e)))),
+          h('td', {}, stamp(w.created_at)),
+          h('td', { class: 'row-actions' },
+            h('button', { type: 'button', class: 'small show-log', onclick: () => { adm.webhook = w.id; showLog(w); reload(); } }, '投递记录'),
+            confirmButton('删除', 'danger delete', async () => {
+              try {
+                await api(`webhooks/${encodeURIComponent(w.id)}`, { method: 'DELETE' });
+                if (adm.webhook === w.id) { adm.webhook = null; log.replaceChildren(); }
+                await reload();
+              } catch (e) { fail(err, e); }
+            })))),
+        '还没有 Webhook'));
+    } catch (e) { fail(err, e); }
+  };
+  const showLog = async (w, cursor, rows = []) => {
+    const logErr = alertBox();
+    const head = h('h4', {}, `投递记录 · ${w.url}`,
+      h('button', { type: 'button', class: 'small refresh-log', onclick: () => showLog(w) }, '刷新'));
+    if (!cursor) log.replaceChildren(h('section', { class: 'card' }, head, h('p', { class: 'muted' }, '加载中…')));
+    try {
+      const page = await api(`webhooks/${encodeURIComponent(w.id)}/deliveries?limit=50${cursor ? '&cursor=' + encodeURIComponent(cursor) : ''}`);
+      if (adm.webhook !== w.id) return;
+      const all = rows.concat(page.items || []);
+      log.replaceChildren(h('section', { class: 'card' }, head,
+        table('deliveries-table', ['投递 ID', '事件', '状态', '尝试次数', '最后状态码', '创建时间', '送达时间'],
+          all.map((d) => h('tr', { dataset: { deliveryId: d.delivery_id, status: d.status } },
+            h('td', {}, h('code', {}, d.delivery_id)), h('td', { class: 'event' }, d.event),
+            h('td', { class: 'status' }, h('span', { class: `pill dl-${d.status}` }, DELIVERY_TEXT[d.status] || d.status)),
+            h('td', { class: 'attempts' }, String(d.attempts)), h('td', { class: 'code' }, d.last_status_code === null || d.last_status_code === undefined ? '—' : String(d.last_status_code)),
+            h('td', {}, stamp(d.created_at)), h('td', {}, stamp(d.delivered_at)))),
+          '还没有投递：有订阅的事件发生时会出现在这里'),
+        page.next_cursor ? h('button', { type: 'button', class: 'small more', onclick: () => showLog(w, page.next_cursor, all) }, '加载更多') : null,
+        logErr));
+    } catch (e) {
+      fail(logErr, e);
+      log.replaceChildren(h('section', { class: 'card' }, head, logErr));
+    }
+  };
+  const events = h('div', { class: 'checks events' }, ...WEBHOOK_EVENTS.map((e) => h('label', { class: 'check' },
+    h('input', { type: 'checkbox', name: 'events', value: e, checked: e === 'conversation.created' || e === 'message.created' }), e)));
+  const form = h('form', { class: 'webhook-form' },
+    h('div', { class: 'inline-form' },
+      h('input', { name: 'url', type: 'url', required: true, placeholder: 'https://example.com/kefu/webhook' }),
+      h('input', { name: 'secret', minlength: 16, maxlength: 200, placeholder: '签名密钥（可选，至少 16 位；留空自动生成）' }),
+      h('button', { type: 'submit', class: 'primary' }, '添加 Webhook')),
+    events);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const fd = new FormData(form);
+    const bodyOut = { url: String(fd.get('url')).trim(), events: fd.getAll('events') };
+    if (fd.get('secret')) bodyOut.secret = String(fd.get('secret'));
+    try {
+      const w = await api('webhooks', { method: 'POST', body: bodyOut });
+      form.reset();
+      fresh.replaceChildren(secretBox('new-webhook', `签名密钥 · ${w.url}`, w.secret));
+      adm.webhook = w.id;
+      await reload();
+      showLog(w);
+    } catch (e) { fail(err, e); }
+  });
+  body.replaceChildren(pageHead('Webhooks', 'Webhooks'),
+    h('p', { class: 'muted page-note' }, '事件以 POST 推送到你的地址，附 X-Kefu-Signature: sha256=<HMAC>；失败会按指数退避重试 24 小时。'),
+    h('div', { class: 'card' }, form), err, fresh, list, log);
+  reload();
 }
 
 // --- boot -----------------------------------------------------------------------------------------------------
