@@ -278,7 +278,8 @@ class Connection:
         while True:
             try:
                 # Any frame resets the timer: clients keep a quiet socket open with `ping`.
-                message = await asyncio.wait_for(self.ws.receive(), idle_s)
+                async with asyncio.timeout(idle_s):  # no task per frame, unlike wait_for on Python 3.11
+                    message = await self.ws.receive()
             except TimeoutError:
                 self.close_after_queued(CLOSE_IDLE, f"no frame for {idle_s:g} s; send ping to stay connected")
                 return
