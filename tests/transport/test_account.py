@@ -80,10 +80,12 @@ async def test_an_admin_resetting_a_password_revokes_the_agents_tokens(node: Nod
     app = await node.create_app()
     info = await node.add_agent(app)
     token = await node.login(app, info["email"])
+    open_socket = await node.connect("agent", token, "agent's open console")
     r = await node.http.put(
         f"/api/v1/agents/{info['agent_id']}", json={"password": "reset-by-admin"}, headers=bearer(app.api_key)
     )
     assert r.status_code == 200, r.text
+    assert await closed_with(node, open_socket.conn) == 4401
     assert (await node.http.get("/api/v1/canned-responses", headers=bearer(token))).status_code == 401
     login = {"app_id": app.app_id, "email": info["email"], "password": "reset-by-admin"}
     assert (await node.http.post("/api/v1/auth/login", json=login)).status_code == 200

@@ -168,6 +168,12 @@ class AuthService:
             await agent_store.update_agent(tx, agent.agent_id, values)
         return epoch, await self.agent_token(dataclasses.replace(agent, token_epoch=epoch))
 
+    async def token_epoch(self, agent_id: str) -> int:
+        """The agent's current token epoch: tokens carrying an older one are revoked."""
+        async with self.db.read() as tx:
+            agent = await agent_store.get_agent(tx, agent_id)
+        return agent.token_epoch if agent else 0
+
     async def agent_token(self, agent: Agent) -> str:
         return await self.issue_token(
             "agent", agent.agent_id, agent.app_id, self.settings.agent_token_ttl_s, agent.role, agent.token_epoch
