@@ -106,6 +106,7 @@ def demo(
         f"  visitor WS   ws://{settings.host}:{settings.port}/ws/visitor?token=…",
         f"  status       {base}/api/v1/status?app_id={made.app_id}",
         f"  demo shop    {base}/demo   (the chat widget: {base}/sdk/v1/kefu.js)",
+        f"  console      {base}/console   (agents and admins sign in with the logins below)",
         "  logins (email / password):",
         *(f"    {email} / {password}" for email, password in made.logins),
         "",
