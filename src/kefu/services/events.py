@@ -39,5 +39,15 @@ class Publisher:
         for topic in dict.fromkeys(t for t in topics if t):
             await self.pubsub.publish(topic, payload)
 
+    async def revoke(self, agent_id: str, token_id: str | None = None, epoch_below: int | None = None) -> None:
+        """Close the agent's sockets opened with `token_id` (a logout), or with an epoch below `epoch_below` (a new
+        password), on every node: each connection compares with its own token (transport/ws/connection.py)."""
+        frame: dict[str, Any] = {"type": "revoked"}
+        if token_id is not None:
+            frame["token_id"] = token_id
+        if epoch_below is not None:
+            frame["epoch_below"] = epoch_below
+        await self.publish([agent_topic(agent_id)], frame)
+
     async def to_participants(self, visitor_id: str, agent_ids: Iterable[str | None], frame: dict[str, Any]) -> None:
         await self.publish([visitor_topic(visitor_id), *(agent_topic(a) for a in agent_ids if a)], frame)

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from kefu import errors
-from kefu.services.events import agent_topic
 from kefu.transport.http.deps import AgentToken, ServicesDep, bearer
 from kefu.transport.http.errors import error_responses
 from kefu.transport.http.identity import client_ip
@@ -30,7 +29,7 @@ class PasswordOut(BaseModel):
 async def logout(request: Request, svc: ServicesDep, _agent: AgentToken) -> Response:
     """Revoke the agent token sent with this request; the sockets opened with it are closed (code 4401)."""
     actor = await svc.auth.logout(bearer(request))
-    await svc.chat.publisher.publish([agent_topic(actor.actor_id)], {"type": "revoked", "token_id": actor.token_id})
+    await svc.chat.publisher.revoke(actor.actor_id, token_id=actor.token_id)
     return Response(status_code=204)
 
 
@@ -46,5 +45,5 @@ async def change_password(body: PasswordIn, request: Request, svc: ServicesDep, 
     except errors.InvalidCredentials:
         await svc.limits.login_failed(ip, actor.app_id, profile["email"])
         raise
-    await svc.chat.publisher.publish([agent_topic(actor.actor_id)], {"type": "revoked", "epoch_below": epoch})
+    await svc.chat.publisher.revoke(actor.actor_id, epoch_below=epoch)
     return {"token": token}

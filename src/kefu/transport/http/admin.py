@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from kefu.services.events import agent_topic
 from kefu.transport.http.deps import Admin, ApiKey, ServicesDep
 from kefu.transport.http.errors import error_responses
 from kefu.transport.http.fields import JsonObject, JsonValue
@@ -90,8 +89,7 @@ async def update_agent(agent_id: AgentId, body: AgentUpdateIn, actor: Admin, svc
     """Change the given fields only. A new capacity, level or group offers waiting chats at once."""
     agent = await svc.admin.update_agent(actor, agent_id, body.model_dump(exclude_none=True))
     if body.password is not None:  # a reset signs the agent out everywhere: open sockets close too (4401)
-        frame = {"type": "revoked", "epoch_below": await svc.auth.token_epoch(agent_id)}
-        await svc.chat.publisher.publish([agent_topic(agent_id)], frame)
+        await svc.chat.publisher.revoke(agent_id, epoch_below=await svc.auth.token_epoch(agent_id))
     # More capacity, a higher level or another group can make waiting chats assignable now.
     await svc.routing.assign_waiting(actor.app_id)
     return AgentOut(**agent)
