@@ -9,6 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import PurePosixPath
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -43,27 +44,55 @@ def demo_template() -> str:
     return resources.files("kefu").joinpath("web/demo.html").read_text(encoding="utf-8")
 
 
-CONSOLE_FILES = {"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8"}
+CONSOLE_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 # Assets are linked as `console.js?v=<release hash>`: a versioned URL never changes, so browsers keep it a year;
 # the page itself is revalidated on every load (a cheap 304), so a new release is picked up at once.
 ASSET_CACHE_CONTROL = "public, max-age=31536000, immutable"
 PAGE_CACHE_CONTROL = "no-cache"
 VERSION_SLOT = "__VERSION__"
+# A relative import between console modules: `from './x.js'`, `import './x.js'` or `import('./x.js')`.
+RELATIVE_IMPORT = re.compile(r"""(\bfrom\s*|\bimport\s*\(?\s*)(['"])(\.\.?/[^'"?#\s]+\.js)\2""")
 # A Host header is echoed into the CSP's ws(s) sources only when it looks like a host name (and port).
 HOST_PATTERN = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
 
 @functools.cache
-def console_file(name: str) -> StaticFile:
-    """A file of the agent console as shipped in the package, with a strong ETag of its bytes."""
-    body = resources.files("kefu").joinpath(f"web/console/{name}").read_bytes()
-    return StaticFile(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+def console_sources() -> dict[str, bytes]:
+    """The console's modules and style sheet as shipped, by path under web/console/ (e.g. `chats/chat.js`)."""
+    found: dict[str, bytes] = {}
+    folders = [("", resources.files("kefu").joinpath("web/console"))]
+    while folders:
+        prefix, folder = folders.pop()
+        for entry in folder.iterdir():
+            if entry.is_dir():
+                folders.append((f"{prefix}{entry.name}/", entry))
+            elif PurePosixPath(entry.name).suffix in CONSOLE_TYPES:
+                found[prefix + entry.name] = entry.read_bytes()
+    return found
 
 
 @functools.cache
 def console_version() -> str:
-    """A hash of the console's assets: it changes with every release that changes them."""
-    return hashlib.sha256(b"".join(console_file(name).body for name in CONSOLE_FILES)).hexdigest()[:16]
+    """A hash of all the console's assets and their paths: it changes with every release that changes any of them."""
+    digest = hashlib.sha256()
+    for name, body in sorted(console_sources().items()):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(body).digest())
+    return digest.hexdigest()[:16]
+
+
+@functools.cache
+def console_file(name: str) -> StaticFile:
+    """A console asset as served: a module's relative imports carry the release's version, like the page's links.
+
+    A module resolves `./x.js` against its own URL without the query, so the version is written into each import:
+    every module a page loads is then named by the same version, and a server answers only for its own.
+    """
+    body = console_sources()[name]
+    if name.endswith(".js"):
+        version = console_version()
+        text = RELATIVE_IMPORT.sub(lambda m: f"{m[1]}{m[2]}{m[3]}?v={version}{m[2]}", body.decode())
+        body = text.encode()
+    return StaticFile(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
 
 
 @functools.cache
@@ -174,14 +203,20 @@ async def console(request: Request) -> Response:
     return Response(page.body, media_type="text/html; charset=utf-8", headers=headers)
 
 
-@router.get("/console/{name}")
+@router.get("/console/{name:path}")
 async def console_asset(name: str, request: Request, v: str | None = None) -> Response:
-    """console.js and console.css; kept a year when asked for by the version the page names."""
-    if name not in CONSOLE_FILES:
+    """The console's modules and style sheet; kept a year when asked for by the version the page names.
+
+    A version other than this server's is a page from another release (loaded just before an upgrade, or from
+    another node mid-rollout): it gets a 404 rather than this release's bytes, so one page never mixes two releases.
+    """
+    if name not in console_sources():
         raise errors.NotFound(f"No console file '{name}'.")
+    if v is not None and v != console_version():
+        raise errors.NotFound(f"Console file '{name}' of version '{v}' is from another release; reload the page.")
     found = console_file(name)
-    cache = ASSET_CACHE_CONTROL if v == console_version() else PAGE_CACHE_CONTROL
+    cache = ASSET_CACHE_CONTROL if v is not None else PAGE_CACHE_CONTROL
     headers = {"ETag": found.etag, "Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
     if etag_matches(request.headers.get("if-none-match", ""), found.etag):
         return Response(status_code=304, headers=headers)
-    return Response(found.body, media_type=CONSOLE_FILES[name], headers=headers)
+    return Response(found.body, media_type=CONSOLE_TYPES[PurePosixPath(name).suffix], headers=headers)
