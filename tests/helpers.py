@@ -208,7 +208,8 @@ async def running_node(
 
     Nodes given the same `pubsub` share it, as nodes on one Redis would; `overrides` are Settings fields.
     """
-    settings = Settings(**{"db": db_url, "rate_limits": "off", **overrides})
+    # A test's questions wait for the app's first index however busy the machine (a node's default hands off).
+    settings = Settings(**{"db": db_url, "rate_limits": "off", "bot_first_answer_wait_s": 300, **overrides})
     app = create_app(settings, clock=clock, pubsub=pubsub)
     await migrate(app.state.services.db)  # before any test shortcut writes; the node migrates again, idempotently
     listener = socket.socket()

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from kefu import __version__
 from kefu.bot import Bot
@@ -61,7 +61,8 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
     webhooks = WebhookService(db, clock, settings)
     indexer = SearchIndexer(db, settings.search_index_interval_s)
     writer = MessageWriter(db, outbox=message_outbox(webhooks), on_commit=indexer.notify)
-    bot = Bot(KbArticleSource(db))
+    articles = KbArticleSource(db)
+    bot = Bot(articles, warm=articles.recent_apps, first_wait_s=settings.bot_first_answer_wait_s)
     chat = ChatService(db, writer, webhooks, publisher, routing, clock, settings)
     admin_service = AdminService(db, clock)
     return Services(
@@ -104,10 +105,12 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
         await services.webhooks.refresh()
         services.webhook_worker.start()
         await services.indexer.start()
+        services.bot.start()  # the models load and recent apps are indexed in the background: see /readyz
         try:
             yield
         finally:
             await services.indexer.stop()
+            await services.bot.stop()
             await services.presence.stop()
             if services.chat.bot_flow is not None:
                 await services.chat.bot_flow.stop()
@@ -150,6 +153,13 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
+        """Liveness: the process serves requests."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "still loading the bot's models"}})
+    async def readyz() -> JSONResponse:
+        """Readiness: 200 once the bot's models are loaded and recently used apps are indexed, else 503."""
+        ready = services.bot.ready
+        return JSONResponse({"status": "ready" if ready else "starting"}, status_code=200 if ready else 503)
 
     return app

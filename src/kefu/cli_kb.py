@@ -17,7 +17,8 @@ from rich.table import Table
 from kefu import errors
 from kefu.bot import Bot
 from kefu.bot.articles import parse_articles
-from kefu.bot.evaluation import Prediction, Scores, parse_labelled, score, sweep
+from kefu.bot.evaluation import LabelledQuestion, Prediction, Scores, fitted_key, parse_labelled, score, sweep
+from kefu.bot.model import BotModel
 from kefu.config import Settings
 from kefu.domain.clock import SystemClock
 from kefu.services.kb import ImportResult, KbArticleSource, KbService
@@ -81,10 +82,42 @@ async def evaluate_file(settings: Settings, app_id: str, path: Path, console: Co
         await db.dispose()
     threshold = app.settings.bot_threshold
     headline = score(labels, predictions, threshold)
+    seen = fitted_share(labels)
+    if seen:
+        console.print(
+            f"[yellow]warning:[/] the shipped model was fitted on {seen:.0%} of these questions: these figures are"
+            " in-sample and flatter it (docs/bot.md quotes figures on tenants it never saw)"
+        )
     return headline.as_dict() | {
         "answerable": sum(1 for label in labels if label.article is not None),
+        "fitted_on_share": round(seen, 4),
         "sweep": [s.as_dict() for s in sweep(labels, predictions)],
+        "misses": misses(labels, predictions, threshold),
     }
+
+
+def fitted_share(labels: list[LabelledQuestion]) -> float:
+    """The share of `labels` whose question the shipped model was fitted on (0 for a file it never saw)."""
+    fitted = set(BotModel.shipped().meta.get("question_keys", ()))
+    return sum(1 for label in labels if fitted_key(label.question) in fitted) / len(labels) if labels else 0.0
+
+
+def misses(labels: list[LabelledQuestion], predictions: list[Prediction], threshold: float) -> list[dict[str, Any]]:
+    """Per expected article (null: questions to hand off), what the bot got wrong at `threshold`."""
+    rows: dict[str | None, dict[str, Any]] = {}
+    for label, prediction in zip(labels, predictions, strict=True):
+        row = rows.setdefault(
+            label.article, {"article": label.article, "questions": 0, "handed_off": 0, "answered_wrong": {}}
+        )
+        row["questions"] += 1
+        answered = prediction.article is not None and prediction.confidence >= threshold
+        if label.article is not None and not answered:
+            row["handed_off"] += 1
+        elif answered and prediction.article != label.article:
+            wrong = str(prediction.article)
+            row["answered_wrong"][wrong] = row["answered_wrong"].get(wrong, 0) + 1
+    found = [r for r in rows.values() if r["handed_off"] or r["answered_wrong"]]
+    return sorted(found, key=lambda r: (-(r["handed_off"] + sum(r["answered_wrong"].values())), str(r["article"])))
 
 
 def _table(headline: Scores, rows: list[Scores]) -> Table:
@@ -136,3 +169,15 @@ def eval_command(
         f"handed off {headline.handed_off}"
     )
     console.print(_table(headline, rows))
+    if report["misses"]:
+        console.print(_misses_table(report["misses"], headline.threshold))
+
+
+def _misses_table(rows: list[dict[str, Any]], threshold: float) -> Table:
+    table = Table(title=f"misses at {threshold}, by expected article (none: should have handed off)")
+    for name in ("expected article", "questions", "handed off", "answered with another article"):
+        table.add_column(name, justify="left" if name.startswith(("expected", "answered")) else "right")
+    for row in rows:
+        wrong = ", ".join(f"{article} ×{n}" for article, n in sorted(row["answered_wrong"].items()))
+        table.add_row(str(row["article"] or "(none)"), str(row["questions"]), str(row["handed_off"]), wrong)
+    return table

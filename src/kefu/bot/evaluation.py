@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from kefu.bot.articles import InvalidImport
+from kefu.bot.handoff import question_key
 
 SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+
+
+def fitted_key(question: str) -> str:
+    """How the shipped model's metadata names a question it was fitted on (a short hash of its normalised text)."""
+    return hashlib.sha1(question_key(question).encode()).hexdigest()[:10]  # noqa: S324 (a fingerprint, not security)
 
 
 class InvalidEvaluationFile(InvalidImport):

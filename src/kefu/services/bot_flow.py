@@ -10,8 +10,9 @@ routing takes over and the agent's `assigned` frame carries the transcript and t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,6 +62,30 @@ class KnowledgeBaseBot:
         return is_repeated_question(text, previous)
 
 
+class KeyedLocks:
+    """One asyncio lock per key, forgotten as soon as nobody holds or waits for it (no growth with traffic)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 @dataclass(frozen=True, slots=True)
 class BotReply:
     message: Message | None
@@ -70,7 +95,7 @@ class BotReply:
 class BotFlow:
     def __init__(self, chat: ChatService, engine: BotEngine) -> None:
         self.chat, self.engine = chat, engine
-        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = KeyedLocks()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def starts_with_bot(self, app_id: str) -> bool:
@@ -90,7 +115,7 @@ class BotFlow:
 
     async def answer(self, conv: Conversation, message: Message) -> BotReply:
         """Reply to one visitor message (replies of one conversation one at a time, in order)."""
-        async with self._locks[conv.session_id]:
+        async with self._locks.hold(conv.session_id):
             async with self.chat.db.read() as tx:
                 current = await conversation_store.get_conversation(tx, conv.session_id)
                 app = await app_store.get_app(tx, conv.app_id)
@@ -128,7 +153,7 @@ class BotFlow:
         if not rated or rated[0].sender != Sender.BOT or rated[0].article_id is None:
             raise errors.InvalidFrame(f"Message {seq} is not a bot answer.")
         if not helpful and conv.status == Status.BOT:
-            async with self._locks[session_id]:
+            async with self._locks.hold(session_id):
                 await self.hand_off(conv, "negative_feedback")
 
     async def stop(self) -> None:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from kefu import errors
 from kefu.bot import Bot, BotAnswer, KbArticle
 from kefu.bot.articles import ArticleInput, InvalidArticle, check_article_id
+from kefu.bot.encoders import Kind
+from kefu.bot.engine import VectorsByTable
 from kefu.domain.clock import Clock, iso
 from kefu.storage import Database
 from kefu.storage import apps as app_store
@@ -88,6 +93,30 @@ class KbArticleSource:
         articles = [KbArticle(a.article_id, a.question, a.similar, a.answer, a.category) for a in stored]
         return version, articles
 
+    async def recent_apps(self, limit: int = 50) -> list[str]:
+        """The apps whose knowledge base changed most recently: the ones a starting node indexes first."""
+        async with self.db.read() as tx:
+            return await kb_store.recently_changed_apps(tx, limit)
+
+    async def kb_vectors(self, app_id: str, wanted: dict[tuple[str, Kind], list[str]]) -> VectorsByTable:
+        found: VectorsByTable = {}
+        async with self.db.read() as tx:
+            for (model, kind), texts in wanted.items():
+                keys = {_text_key(t): t for t in texts}
+                stored = await kb_store.get_vectors(tx, app_id, model, kind, list(keys))
+                found[(model, kind)] = {keys[k]: np.frombuffer(v, dtype=np.float32) for k, v in stored.items()}
+        return found
+
+    async def save_kb_vectors(self, app_id: str, fresh: VectorsByTable) -> None:
+        async with self.db.transaction() as tx:
+            for (model, kind), vectors in fresh.items():
+                blobs = {_text_key(t): np.asarray(v, dtype=np.float32).tobytes() for t, v in vectors.items()}
+                await kb_store.put_vectors(tx, app_id, model, kind, blobs)
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 (a content address, not security)
+
 
 class KbService:
     def __init__(self, db: Database, clock: Clock, bot: Bot) -> None:
@@ -120,6 +149,7 @@ class KbService:
             await kb_store.bump_version(tx, app_id)
             created = await kb_store.get_article(tx, app_id, article.article_id)
         assert created is not None
+        self.bot.changed(app_id)
         return created
 
     async def replace_article(self, app_id: str, article: ArticleInput) -> StoredArticle:
@@ -131,6 +161,7 @@ class KbService:
             await kb_store.bump_version(tx, app_id)
             replaced = await kb_store.get_article(tx, app_id, article.article_id)
         assert replaced is not None
+        self.bot.changed(app_id)
         return replaced
 
     async def delete_article(self, app_id: str, article_id: str) -> None:
@@ -142,6 +173,7 @@ class KbService:
             if not await kb_store.delete_article(tx, app_id, article_id):
                 raise ArticleNotFound(f"No article '{article_id}' in this app's knowledge base.")
             await kb_store.bump_version(tx, app_id)
+        self.bot.changed(app_id)
 
     async def import_articles(
         self, app_id: str, articles: list[ArticleInput], progress: Callable[[int], None] | None = None
@@ -169,6 +201,8 @@ class KbService:
                     progress(len(chunk))
             if articles:
                 await kb_store.bump_version(tx, app_id)
+        if articles:
+            self.bot.changed(app_id)
         return ImportResult(created, updated)
 
     async def ask(self, app_id: str, question: str) -> BotAnswer:

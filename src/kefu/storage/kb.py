@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from kefu.storage.engine import Tx
 from kefu.storage.rows import utc_required
-from kefu.storage.tables import kb_articles, kb_versions
+from kefu.storage.tables import kb_articles, kb_vectors, kb_versions
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +126,34 @@ async def get_version(tx: Tx, app_id: str) -> int:
 async def has_articles(tx: Tx, app_id: str) -> bool:
     query = sa.select(kb_articles.c.article_id).where(kb_articles.c.app_id == app_id).limit(1)
     return (await tx.execute(query)).first() is not None
+
+
+async def get_vectors(tx: Tx, app_id: str, model: str, kind: str, keys: list[str]) -> dict[str, bytes]:
+    """Stored vectors of the app's texts under one model and kind, by text key (those not stored are absent)."""
+    found: dict[str, bytes] = {}
+    for start in range(0, len(keys), 500):
+        query = sa.select(kb_vectors.c.text_key, kb_vectors.c.vector).where(
+            kb_vectors.c.app_id == app_id,
+            kb_vectors.c.model == model,
+            kb_vectors.c.kind == kind,
+            kb_vectors.c.text_key.in_(keys[start : start + 500]),
+        )
+        found.update({str(r.text_key): bytes(r.vector) for r in (await tx.execute(query)).all()})
+    return found
+
+
+async def put_vectors(tx: Tx, app_id: str, model: str, kind: str, vectors: dict[str, bytes]) -> None:
+    """Store vectors by text key; one another node stored meanwhile stays (both are the same text's vector)."""
+    if not vectors:
+        return
+    insert = sqlite.insert if tx.dialect.name == "sqlite" else postgresql.insert
+    rows = [{"app_id": app_id, "model": model, "kind": kind, "text_key": k, "vector": v} for k, v in vectors.items()]
+    for start in range(0, len(rows), 500):
+        await tx.execute(insert(kb_vectors).on_conflict_do_nothing(), rows[start : start + 500])
+
+
+async def recently_changed_apps(tx: Tx, limit: int) -> list[str]:
+    """Apps with articles, the most recently changed first."""
+    changed = sa.func.max(kb_articles.c.updated_at)
+    query = sa.select(kb_articles.c.app_id).group_by(kb_articles.c.app_id).order_by(changed.desc()).limit(limit)
+    return [str(r) for r in (await tx.execute(query)).scalars()]

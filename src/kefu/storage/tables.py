@@ -210,6 +210,18 @@ kb_versions = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
+# The bot's sentence vectors of an app's texts (phrasings, answers, answer sentences), keyed by the text's hash,
+# so a node that starts, or another node, reuses them instead of encoding the whole knowledge base again.
+kb_vectors = sa.Table(
+    "kb_vectors",
+    metadata,
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.app_id"), primary_key=True),
+    sa.Column("model", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("text_key", sa.String(40), primary_key=True),
+    sa.Column("vector", sa.LargeBinary, nullable=False),
+)
+
 # --- webhooks: registrations and the transactional outbox of deliveries (migration 0005) -----------------
 
 webhooks = sa.Table(
