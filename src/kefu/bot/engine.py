@@ -9,12 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+from numpy.typing import NDArray
+
 from kefu.bot.calibration import Calibration
 from kefu.bot.encoders import UniversalSentenceEncoder
 from kefu.bot.handoff import is_repeated_question, wants_human
 from kefu.bot.index import EmbeddingCache, KbArticle, KbIndex
 from kefu.bot.matcher import Matcher
-from kefu.bot.text import Analyzer
+from kefu.bot.text import Analyzer, normalise
 
 LOW_CONFIDENCE = "low_confidence"
 NO_ANSWER = "no_answer"
@@ -130,3 +133,8 @@ class Bot:
         else:
             self._apps.move_to_end(app_id)
         return state
+
+    async def question_vectors(self, texts: list[str]) -> NDArray[np.float32]:
+        """Sentence vectors (L2-normalised rows) of visitors' questions, as the bot reads them (for grouping)."""
+        encoder = (await self.matcher()).encoder
+        return await asyncio.to_thread(encoder.encode, [normalise(t)[:500] for t in texts])
