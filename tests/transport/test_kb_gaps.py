@@ -249,16 +249,15 @@ async def test_who_may_see_gaps_and_add_wordings(node: Node) -> None:
     assert await gaps(node, app) == []  # another app's gaps are never visible
 
     # Another app's article is as absent as one that never existed, and stays as it was.
-    for article_id in ("membership", "no-such-article"):
-        r = await node.http.post(
-            f"/api/v1/kb/articles/{article_id}/similar", json={"question": CLUB}, headers=auth(other)
-        )
-        if article_id == "membership":
-            assert r.status_code == 200
-            continue
+    article = {"id": "other-only", "question": "其他店的问题?", "answer": "其他店的回答。"}
+    assert (await node.http.post("/api/v1/kb/articles", json=article, headers=auth(other))).status_code == 201
+    for article_id in ("other-only", "no-such-article"):
+        url = f"/api/v1/kb/articles/{article_id}/similar"
+        r = await node.http.post(url, json={"question": CLUB}, headers=auth(app))
         assert_error(r, 404, "article_not_found")
-    r = await node.http.get("/api/v1/kb/articles/membership", headers=auth(app))
-    assert CLUB not in r.json()["similar"]
+        assert r.json()["error"]["message"] == f"No article '{article_id}' in this app's knowledge base."
+    r = await node.http.get("/api/v1/kb/articles/other-only", headers=auth(other))
+    assert r.json()["similar"] == []
 
     agent = await node.add_agent(app)
     token = {"Authorization": f"Bearer {await node.login(app, agent['email'])}"}
