@@ -25,7 +25,6 @@ from kefu.storage import notes as note_store
 from kefu.storage import rules as rule_store
 from kefu.storage import visitors as visitor_store
 from kefu.storage.attachments import attachments_by_id
-from kefu.storage.gaps import Gap
 from kefu.storage.writer import MessageWriter, NewMessage
 from kefu.webhooks.service import WebhookService
 
@@ -322,7 +321,7 @@ class ChatService:
         else:
             await self.hand_off(session_id, "user_request")
 
-    async def hand_off(self, session_id: str, reason: str, gap: Gap | None = None) -> Conversation | None:
+    async def hand_off(self, session_id: str, reason: str, gap: gap_store.Gap | None = None) -> Conversation | None:
         """Move a conversation from the bot to the queue, once, with the reason; None if it was not with the bot.
 
         `gap`: the question the bot could not serve, recorded (protocol §11) in the handoff's transaction.

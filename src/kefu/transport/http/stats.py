@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from kefu.domain.clock import iso, parse_window
+from kefu import errors
+from kefu.domain.clock import iso, parse_iso
 from kefu.domain.metrics import report
 from kefu.storage import stats as stats_store
 from kefu.transport.http.deps import Caller, ServicesDep
@@ -72,7 +73,11 @@ async def stats(
     bucket: Literal["hour", "day"] | None = None,
 ) -> dict[str, Any]:
     """Over the conversations created in [from, to): volume, bot resolution, handoffs, waits, handle times."""
-    start_at, end_at = parse_window(start, to)
+    try:
+        start_at = parse_iso(start) if start else None
+        end_at = parse_iso(to) if to else None
+    except ValueError as exc:
+        raise errors.BadRequest("from and to are ISO-8601 times, e.g. 2023-08-01T14:30:00.000Z.") from exc
     async with svc.db.read() as tx:
         rows = await stats_store.conversation_facts(tx, actor.app_id, start_at, end_at, group, agent_id)
     result = report(rows, bucket)
