@@ -22,6 +22,7 @@ from kefu.services.bot_flow import BotFlow, KnowledgeBaseBot
 from kefu.services.chat import ChatService
 from kefu.services.container import Services
 from kefu.services.events import Publisher
+from kefu.services.gaps import GapService
 from kefu.services.indexer import SearchIndexer
 from kefu.services.kb import KbArticleSource, KbService
 from kefu.services.limits import Limiter, MemoryCounter, RedisCounter
@@ -89,6 +90,7 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
         api_keys=ApiKeyService(db, clock),
         bot=bot,
         kb=KbService(db, clock, bot),
+        gaps=GapService(db, bot),
         notes=NoteService(db, chat, publisher, clock, settings.max_message_chars),
     )
 

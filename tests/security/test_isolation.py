@@ -172,9 +172,11 @@ async def build_tenant(node: Node, label: str) -> Tenant:
     visitor = await node.connect("visitor", t.visitor_token, f"{label} visitor")
     t.sid = (await visitor.open_chat(context=f"{label}-context-secret"))["session_id"]
     await visitor.text(t.sid, t.articles[0]["question"])
-    await visitor.expect("message", sender="bot", session_id=t.sid)  # the bot answers from the KB
+    answer = await visitor.expect("message", sender="bot", session_id=t.sid)  # the bot answers from the KB
     await visitor.send("request_human", session_id=t.sid)
     await agent_socket.expect("assigned", session_id=t.sid)
+    # A 👎 on that answer: the question becomes a knowledge-base gap of the app (`GET /kb/gaps` lists it).
+    await visitor.send("feedback", session_id=t.sid, seq=answer["seq"], helpful=False)
     await agent_socket.text(t.sid, f"{label} agent reply 私密")
     files = {"file": (f"{label}-photo.png", png(), "image/png")}
     t.image_id = (await call(node, "POST", "/api/v1/uploads", t.bearer("visitor"), files=files))["attachment_id"]
@@ -250,6 +252,7 @@ async def build_tenant(node: Node, label: str) -> Tenant:
         | {f"similar {a['id']}": a["similar"][0] for a in t.articles}
     )
     assert deliveries["items"], "B's webhook has deliveries to hide"
+    assert (await call(node, "GET", "/api/v1/kb/gaps", admin))["items"], "B has a knowledge-base gap to hide"
     return t
 
 
@@ -476,6 +479,16 @@ def plans(a: Tenant, b: Tenant) -> dict[tuple[str, str], list[Plan]]:
             Plan("scoped", "POST", "", body=[article(4, "imported by A")], actors=("admin",), expect={"admin": 200}),
             refused("POST", "", b.articles[4]["id"], body=[article(4, "imported by A")], actors=no_admin),
         ],
+        ("POST", "/api/v1/kb/articles/{article_id}/similar"): [
+            refused(
+                "POST",
+                f"/api/v1/kb/articles/{art}/similar",
+                art,
+                body={"question": "A's own wording 措辞"},
+                own=f"/api/v1/kb/articles/{a.articles[1]['id']}",
+            )
+        ],
+        ("GET", "/api/v1/kb/gaps"): [Plan("scoped", "GET", ""), Plan("scoped", "GET", "", query={"limit": "200"})],
         ("POST", "/api/v1/bot/ask"): [Plan("scoped", "POST", "", body={"question": b.articles[0]["question"]})],
         ("GET", "/api/v1/webhooks"): [Plan("scoped", "GET", "")],
         ("POST", "/api/v1/webhooks"): [

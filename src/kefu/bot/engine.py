@@ -159,9 +159,10 @@ class Bot:
         return (match.article.article_id if match.article else None), match.confidence
 
     async def question_vectors(self, texts: list[str]) -> NDArray[np.float32]:
-        """Sentence vectors (L2-normalised rows) of visitor questions, for grouping them by meaning."""
+        """Sentence vectors (L2-normalised rows) of visitor questions, for grouping them by meaning (USE's: the
+        grouping threshold in services/kb.py was measured on them; e5's cosines crowd near 0.9)."""
         matcher = await self.matcher()
-        return await asyncio.to_thread(matcher.e5.encode, [normalise(t)[:500] for t in texts])
+        return await asyncio.to_thread(matcher.use.encode, [normalise(t)[:500] for t in texts])
 
     async def index(self, app_id: str, fresh: bool = False) -> KbIndex:
         """The app's index: the current one, or the previous one while a rebuild runs. An app this node never
@@ -235,6 +236,7 @@ class Bot:
         else:
             self._apps.move_to_end(app_id)
         return state
+
 
 
 @functools.cache

@@ -9,6 +9,8 @@ import itertools
 from collections.abc import Callable
 from typing import Protocol
 
+from kefu import errors
+
 
 class Timer(Protocol):
     def cancel(self) -> None: ...
@@ -81,3 +83,11 @@ def parse_iso(text: str) -> dt.datetime:
     """Read an ISO-8601 time; a time without zone is taken as UTC. Raises ValueError."""
     value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "+"))
     return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def parse_window(start: str | None, end: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The `from` and `to` of a query (either may be absent); a time that does not parse is 400 `bad_request`."""
+    try:
+        return (parse_iso(start) if start else None), (parse_iso(end) if end else None)
+    except ValueError as exc:
+        raise errors.BadRequest("from and to are ISO-8601 times, e.g. 2023-08-01T14:30:00.000Z.") from exc

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from kefu import errors
-from kefu.domain.clock import iso, parse_iso
+from kefu.domain.clock import iso, parse_iso, parse_window
 from kefu.domain.models import Actor
 from kefu.services.records import archive_record, conversation_record
 from kefu.services.uploads import attachment_record
@@ -79,11 +79,7 @@ def make_filter(
     status: str | None = None,
 ) -> ArchiveFilter:
     """The caller's filters, checked; always scoped to the caller's own app."""
-    try:
-        start_at = parse_iso(start) if start else None
-        end_at = parse_iso(end) if end else None
-    except ValueError as exc:
-        raise errors.BadRequest("from and to are ISO-8601 times, e.g. 2023-08-01T14:30:00.000Z.") from exc
+    start_at, end_at = parse_window(start, end)
     if status is not None and status not in STATUSES:
         raise errors.BadRequest(f"status is one of {', '.join(STATUSES)}.")
     if q is not None and len(q) > 200:

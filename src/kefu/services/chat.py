@@ -20,6 +20,7 @@ from kefu.services.uploads import attachment_record
 from kefu.storage import Database, Tx
 from kefu.storage import agents as agent_store
 from kefu.storage import conversations as conversation_store
+from kefu.storage import gaps as gap_store
 from kefu.storage import notes as note_store
 from kefu.storage import rules as rule_store
 from kefu.storage import visitors as visitor_store
@@ -320,8 +321,11 @@ class ChatService:
         else:
             await self.hand_off(session_id, "user_request")
 
-    async def hand_off(self, session_id: str, reason: str) -> Conversation | None:
-        """Move a conversation from the bot to the queue, once, with the reason; None if it was not with the bot."""
+    async def hand_off(self, session_id: str, reason: str, gap: gap_store.Gap | None = None) -> Conversation | None:
+        """Move a conversation from the bot to the queue, once, with the reason; None if it was not with the bot.
+
+        `gap`: the question the bot could not serve, recorded (protocol §11) in the handoff's transaction.
+        """
         now = self.clock.now()
         async with self.db.transaction() as tx:
             conv = await conversation_store.get_conversation(tx, session_id, lock=True)
@@ -330,6 +334,8 @@ class ChatService:
             values = {"status": Status.QUEUED.value, "queued_at": now, "handoff_reason": reason}
             await conversation_store.update_conversation(tx, session_id, values)
             await conversation_store.record_first(tx, session_id, "first_queued_at", now)
+            if gap is not None:
+                await gap_store.record_gap(tx, gap)
             conv = dataclasses.replace(conv, status=Status.QUEUED.value, queued_at=now, handoff_reason=reason)
             await self.announce(tx, conv, "conversation.handoff", "conversation.queued")
         await self.publisher.to_participants(conv.visitor_id, [], conversation_frame(conversation_record(conv)))

@@ -13,6 +13,7 @@ from kefu.services.api_keys import ApiKeyService
 from kefu.services.archive import ArchiveService
 from kefu.services.auth import AuthService
 from kefu.services.chat import ChatService
+from kefu.services.gaps import GapService
 from kefu.services.indexer import SearchIndexer
 from kefu.services.kb import KbService
 from kefu.services.limits import Limiter
@@ -47,4 +48,5 @@ class Services:
     api_keys: ApiKeyService
     bot: Bot
     kb: KbService
+    gaps: GapService
     notes: NoteService

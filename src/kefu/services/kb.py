@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 
 from kefu import errors
-from kefu.bot import Bot, BotAnswer, KbArticle
-from kefu.bot.articles import ArticleInput, InvalidArticle, check_article_id
+from kefu.bot import Bot, BotAnswer, KbArticle, question_key
+from kefu.bot.articles import MAX_QUESTION_CHARS, MAX_SIMILAR, ArticleInput, InvalidArticle, check_article_id
 from kefu.bot.encoders import Kind
 from kefu.bot.engine import VectorsByTable
 from kefu.domain.clock import Clock, iso
+from kefu.domain.models import Actor
 from kefu.storage import Database
 from kefu.storage import apps as app_store
 from kefu.storage import kb as kb_store
@@ -40,6 +41,15 @@ class ImportResult:
 class ArticlePage:
     items: list[StoredArticle]
     next_cursor: str | None
+
+
+def check_curator(actor: Actor) -> None:
+    """Who may read the KB's gaps and add visitors' wordings to articles (protocol §11): an admin or an API key.
+
+    §10's `supervisor` joins them here, and only here, once that role exists.
+    """
+    if not actor.is_admin:
+        raise errors.Forbidden("Only an admin of the app (or its API key) may do this.")
 
 
 def article_record(article: StoredArticle) -> dict[str, Any]:
@@ -163,6 +173,42 @@ class KbService:
         assert replaced is not None
         self.bot.changed(app_id)
         return replaced
+
+    async def add_similar(self, actor: Actor, article_id: str, question: str) -> StoredArticle:
+        """Add a visitor's wording to an article's similar questions; the bot uses it from its next answer.
+
+        Refused: an empty wording, one longer than an imported question may be, and one that is already a
+        phrasing of this or another article once normalised (script, width, case, spaces, punctuation).
+        """
+        check_curator(actor)
+        wording = question.strip()
+        key = question_key(wording)
+        if not key:
+            raise InvalidArticle("'question' has no words.")
+        if len(wording) > MAX_QUESTION_CHARS:
+            raise InvalidArticle(f"'question' is longer than {MAX_QUESTION_CHARS} characters.")
+        async with self.db.transaction() as tx:
+            article = await kb_store.get_article(tx, actor.app_id, article_id, lock=True)
+            if article is None:
+                raise ArticleNotFound(f"No article '{article_id}' in this app's knowledge base.")
+            for other in await kb_store.all_articles(tx, actor.app_id):
+                if any(question_key(p) == key for p in (other.question, *other.similar)):
+                    where = "this article" if other.article_id == article_id else f"article '{other.article_id}'"
+                    raise errors.AlreadyExists(f"'{wording}' is already a phrasing of {where}.")
+            if len(article.similar) >= MAX_SIMILAR:
+                raise InvalidArticle(f"The article has {MAX_SIMILAR} similar questions already; remove some first.")
+            changed = {
+                "article_id": article.article_id,
+                "question": article.question,
+                "similar": [*article.similar, wording],
+                "answer": article.answer,
+                "category": article.category,
+            }
+            await kb_store.update_articles(tx, actor.app_id, [changed], self.clock.now())
+            await kb_store.bump_version(tx, actor.app_id)
+            updated = await kb_store.get_article(tx, actor.app_id, article_id)
+        assert updated is not None
+        return updated
 
     async def delete_article(self, app_id: str, article_id: str) -> None:
         try:

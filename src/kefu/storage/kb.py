@@ -53,8 +53,11 @@ async def all_articles(tx: Tx, app_id: str) -> list[StoredArticle]:
     return [_article(r) for r in (await tx.execute(query)).all()]
 
 
-async def get_article(tx: Tx, app_id: str, article_id: str) -> StoredArticle | None:
+async def get_article(tx: Tx, app_id: str, article_id: str, lock: bool = False) -> StoredArticle | None:
+    """One article; with `lock`, its row is held until commit (PostgreSQL; SQLite serialises writers itself)."""
     query = sa.select(kb_articles).where(kb_articles.c.app_id == app_id, kb_articles.c.article_id == article_id)
+    if lock and tx.dialect.name == "postgresql":
+        query = query.with_for_update()
     row = (await tx.execute(query)).first()
     return _article(row) if row else None
 

@@ -294,3 +294,33 @@ revoked_tokens = sa.Table(
     sa.Column("expires_at", TS, nullable=False),  # after this the token is refused anyway: the row may go
     sa.Index("ix_revoked_tokens_expires", "expires_at"),
 )
+
+# --- the bot's learning loop (migration 0008) -------------------------------------------------------------
+# `kb_gaps`: per conversation at most one visitor question the bot could not serve (protocol §11), written in the
+# transaction of the handoff or the 👎 it records. `bot_feedback`: every 👍/👎 on a bot answer (the last one a
+# visitor gave counts), with the question it answered: labels for the app's own calibration.
+
+kb_gaps = sa.Table(
+    "kb_gaps",
+    metadata,
+    sa.Column("session_id", sa.String(32), primary_key=True),
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.app_id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),  # the question's message
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),  # the handoff reason, or negative_feedback for a 👎
+    sa.Column("asked_at", TS, nullable=False),  # the question's own time
+    sa.Index("ix_kb_gaps_app_asked", "app_id", "asked_at"),
+)
+
+bot_feedback = sa.Table(
+    "bot_feedback",
+    metadata,
+    sa.Column("session_id", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),  # the bot answer's
+    sa.Column("app_id", sa.String(64), sa.ForeignKey("apps.app_id"), nullable=False),
+    sa.Column("article_id", sa.String(200), nullable=False),
+    sa.Column("question", sa.Text, nullable=True),  # None when no visitor question precedes the answer
+    sa.Column("helpful", sa.Boolean, nullable=False),
+    sa.Column("at", TS, nullable=False),
+    sa.Index("ix_bot_feedback_app_at", "app_id", "at"),
+)

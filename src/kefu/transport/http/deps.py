@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from kefu import errors
 from kefu.domain.models import Actor
 from kefu.services.container import Services
+from kefu.services.kb import check_curator
 
 
 def services(request: Request) -> Services:
@@ -80,6 +81,12 @@ async def admin(actor: Annotated[Actor, Depends(caller)]) -> Actor:
     return actor
 
 
+async def curator(actor: Annotated[Actor, Depends(caller)]) -> Actor:
+    """Who curates the knowledge base from its gaps (protocol §11); the rule is `services.kb.check_curator`."""
+    check_curator(actor)
+    return actor
+
+
 async def api_key(request: Request, svc: ServicesDep, _key: ApiKeyToken) -> Actor:
     actor = await svc.auth.actor_from_bearer(bearer(request))
     if actor.kind != "api_key":
@@ -90,6 +97,7 @@ async def api_key(request: Request, svc: ServicesDep, _key: ApiKeyToken) -> Acto
 Caller = Annotated[Actor, Depends(caller)]
 AgentCaller = Annotated[Actor, Depends(agent_caller)]
 Admin = Annotated[Actor, Depends(admin)]
+Curator = Annotated[Actor, Depends(curator)]
 ApiKey = Annotated[Actor, Depends(api_key)]
 AnyCaller = Annotated[Actor, Depends(any_caller)]
 VisitorOrAgent = Annotated[Actor, Depends(visitor_or_agent)]

@@ -1,4 +1,4 @@
-"""Knowledge base (`/kb/articles`, `/kb/import`) and `POST /bot/ask`: admins only, always the caller's app."""
+"""Knowledge base (`/kb/articles`, `/kb/import`, `/kb/gaps`) and `POST /bot/ask`: admins, always the caller's app."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 from kefu import errors
 from kefu.bot.articles import (
     MAX_FILE_BYTES,
+    MAX_QUESTION_CHARS,
     ArticleInput,
     ImportTooLarge,
     InvalidArticle,
@@ -20,8 +21,10 @@ from kefu.bot.articles import (
     parse_article_list,
     parse_articles,
 )
+from kefu.domain.clock import parse_window
+from kefu.services.gaps import MAX_GROUPS
 from kefu.services.kb import article_record
-from kefu.transport.http.deps import Admin, ServicesDep
+from kefu.transport.http.deps import Admin, Curator, ServicesDep
 from kefu.transport.http.errors import error_responses
 
 router = APIRouter(tags=["knowledge base"], responses=error_responses(400, 401, 403, 422))
@@ -65,6 +68,27 @@ class AskOut(BaseModel):
     article_id: str | None
     confidence: float
     handoff: bool
+
+
+class SimilarIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(
+        min_length=1,
+        max_length=MAX_QUESTION_CHARS,
+        description="a visitor's wording; refused when it is already a phrasing of an article once normalised",
+    )
+
+
+class GapOut(BaseModel):
+    question: str = Field(description="one of the group's own wordings (its most frequent)")
+    count: int = Field(description="the group's conversations (= len(session_ids))")
+    session_ids: list[str] = Field(description="oldest question first")
+    article_id: str | None = Field(description="the closest article now, or null")
+    confidence: float | None = Field(description="the bot's confidence in that article now, or null")
+
+
+class GapsOut(BaseModel):
+    items: list[GapOut] = Field(description="largest group first")
 
 
 def _validated(body: ArticleIn, article_id: str) -> ArticleInput:
@@ -175,3 +199,34 @@ async def ask(body: AskIn, actor: Admin, svc: ServicesDep) -> AskOut:
     """The bot's answer to a question at the app's threshold, outside any conversation."""
     reply = await svc.kb.ask(actor.app_id, body.question)
     return AskOut(answer=reply.answer, article_id=reply.article_id, confidence=reply.confidence, handoff=reply.handoff)
+
+
+@router.post("/kb/articles/{article_id}/similar", response_model=ArticleOut, responses=error_responses(404, 409))
+async def add_similar(article_id: str, body: SimilarIn, actor: Curator, svc: ServicesDep) -> ArticleOut:
+    """Add a visitor's wording to an article's similar questions; every node's bot uses it within seconds."""
+    return ArticleOut(**article_record(await svc.kb.add_similar(actor, article_id, body.question)))
+
+
+@router.get("/kb/gaps", response_model=GapsOut)
+async def list_gaps(
+    actor: Curator,
+    svc: ServicesDep,
+    start: Annotated[str | None, Query(alias="from", description="ISO-8601, inclusive", max_length=64)] = None,
+    to: Annotated[str | None, Query(description="ISO-8601, exclusive", max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_GROUPS)] = 50,
+) -> GapsOut:
+    """The visitor questions the bot could not serve, asked in [from, to), grouped by meaning (protocol §11)."""
+    start_at, end_at = parse_window(start, to)
+    groups = await svc.gaps.list_gaps(actor, start_at, end_at, limit)
+    return GapsOut(
+        items=[
+            GapOut(
+                question=g.question,
+                count=len(g.session_ids),
+                session_ids=g.session_ids,
+                article_id=g.article_id,
+                confidence=g.confidence,
+            )
+            for g in groups
+        ]
+    )
