@@ -166,8 +166,8 @@ class Bot:
 
     async def index(self, app_id: str, fresh: bool = False) -> KbIndex:
         """The app's index: the current one, or the previous one while a rebuild runs. An app this node never
-        indexed waits a moment for its first build, then gets an empty index (the bot hands off) until it is
-        done; `fresh` waits for the build whatever it takes."""
+        indexed (or indexed while it had no articles) waits a moment for its first build, then gets an empty
+        index (the bot hands off) until it is done; `fresh` waits for the build whatever it takes."""
         version = await self._source.kb_version(app_id)
         state = self._state(app_id)
         if state.index is not None and state.index.version == version:
@@ -175,18 +175,21 @@ class Bot:
         building = self.refresh(app_id)
         if fresh:
             return await asyncio.shield(building)
-        done, _ = await asyncio.wait(
-            {building}, timeout=FRESH_WAIT_S if state.index is not None else self._first_wait_s
-        )
+        answers_something = state.index is not None and not state.index.empty
+        done, _ = await asyncio.wait({building}, timeout=FRESH_WAIT_S if answers_something else self._first_wait_s)
         if done and building.exception() is None:
             return building.result()
         return state.index if state.index is not None else _empty_index(await self.matcher())
 
-    def changed(self, app_id: str) -> None:
+    async def changed(self, app_id: str, wait_s: float = 0.0) -> None:
         """The app's knowledge base changed on this node: on a running node, index it now rather than on the
-        next question (a command-line import leaves it to the nodes)."""
-        if self._loading is not None:
-            self.refresh(app_id)
+        next question, waiting up to `wait_s` for it (an edit of one article is then answered from at once;
+        an import is not waited for). A command-line import leaves it to the nodes."""
+        if self._loading is None:
+            return
+        building = self.refresh(app_id)
+        if wait_s > 0:
+            await asyncio.wait({building}, timeout=wait_s)
 
     def refresh(self, app_id: str) -> asyncio.Task[KbIndex]:
         """Start indexing the app's knowledge base in the background, unless a build is already running."""
@@ -236,7 +239,6 @@ class Bot:
         else:
             self._apps.move_to_end(app_id)
         return state
-
 
 
 @functools.cache

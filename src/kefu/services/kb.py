@@ -24,6 +24,7 @@ from kefu.storage import kb as kb_store
 from kefu.storage.kb import StoredArticle
 
 IMPORT_CHUNK = 200
+EDIT_WAIT_S = 5.0  # an edit of one article waits for this node's new index (the contract's 5 s), an import not
 MAX_PAGE = 200
 
 
@@ -159,7 +160,7 @@ class KbService:
             await kb_store.bump_version(tx, app_id)
             created = await kb_store.get_article(tx, app_id, article.article_id)
         assert created is not None
-        self.bot.changed(app_id)
+        await self.bot.changed(app_id, EDIT_WAIT_S)
         return created
 
     async def replace_article(self, app_id: str, article: ArticleInput) -> StoredArticle:
@@ -171,7 +172,7 @@ class KbService:
             await kb_store.bump_version(tx, app_id)
             replaced = await kb_store.get_article(tx, app_id, article.article_id)
         assert replaced is not None
-        self.bot.changed(app_id)
+        await self.bot.changed(app_id, EDIT_WAIT_S)
         return replaced
 
     async def add_similar(self, actor: Actor, article_id: str, question: str) -> StoredArticle:
@@ -208,6 +209,7 @@ class KbService:
             await kb_store.bump_version(tx, actor.app_id)
             updated = await kb_store.get_article(tx, actor.app_id, article_id)
         assert updated is not None
+        await self.bot.changed(actor.app_id, EDIT_WAIT_S)
         return updated
 
     async def delete_article(self, app_id: str, article_id: str) -> None:
@@ -219,7 +221,7 @@ class KbService:
             if not await kb_store.delete_article(tx, app_id, article_id):
                 raise ArticleNotFound(f"No article '{article_id}' in this app's knowledge base.")
             await kb_store.bump_version(tx, app_id)
-        self.bot.changed(app_id)
+        await self.bot.changed(app_id, EDIT_WAIT_S)
 
     async def import_articles(
         self, app_id: str, articles: list[ArticleInput], progress: Callable[[int], None] | None = None
@@ -248,7 +250,7 @@ class KbService:
             if articles:
                 await kb_store.bump_version(tx, app_id)
         if articles:
-            self.bot.changed(app_id)
+            await self.bot.changed(app_id)
         return ImportResult(created, updated)
 
     async def ask(self, app_id: str, question: str) -> BotAnswer:
