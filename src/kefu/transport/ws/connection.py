@@ -264,10 +264,7 @@ class Connection:
                     return
             except Exception:
                 log.exception("frame %s failed", type(frame).__name__)
-                self.emit(
-                    error_frame(errors.KefuError("Something went wrong on our side; try again."), frame.ref)
-                    | {"code": "internal_error"}
-                )
+                self.emit(error_frame(errors.InternalError(), frame.ref))
 
     # --- frames from the client -----------------------------------------------------------------------
 
