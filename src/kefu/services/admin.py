@@ -17,10 +17,10 @@ from kefu import errors
 from kefu.domain.clock import Clock, iso
 from kefu.domain.ids import new_id
 from kefu.domain.models import Actor, Agent, App
+from kefu.domain.records import agent_record
 from kefu.domain.routing import DEFAULT_GROUP, insert_at, match_document, parse_match, shown_status
 from kefu.services.auth import MIN_PASSWORD_CHARS, hash_api_key, hash_password, new_api_key
 from kefu.services.limits import APP_LIMITS, effective_limits
-from kefu.services.records import agent_record
 from kefu.storage import Database, Tx
 from kefu.storage import agents as agent_store
 from kefu.storage import apps as app_store

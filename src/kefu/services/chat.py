@@ -12,9 +12,9 @@ from kefu.config import Settings
 from kefu.domain.clock import Clock
 from kefu.domain.conversation import MsgType, Sender, Status, can_move, resolution_on_close
 from kefu.domain.models import Actor, Conversation, Message
+from kefu.domain.records import conversation_frame, conversation_record, message_frame, visitor_panel
 from kefu.domain.routing import DEFAULT_GROUP, choose_target
 from kefu.services.events import Publisher, agent_topic, visitor_topic
-from kefu.services.records import conversation_frame, conversation_record, message_frame, visitor_panel
 from kefu.services.routing import RoutingService
 from kefu.services.uploads import attachment_record
 from kefu.storage import Database, Tx

@@ -18,7 +18,7 @@ from kefu.config import Settings
 from kefu.domain.clock import Clock, iso
 from kefu.domain.ids import new_id
 from kefu.domain.models import Actor, Conversation, Message
-from kefu.services.records import message_frame
+from kefu.domain.records import message_frame
 from kefu.storage import Database, Tx
 from kefu.storage import webhooks as webhook_store
 from kefu.storage.rows import utc

@@ -21,10 +21,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from kefu import errors
 from kefu.domain.delivery import Decision, Deliver, DeliveryOrder, FillGap
 from kefu.domain.models import Actor
+from kefu.domain.records import ack_frame, conversation_record
 from kefu.pubsub import Subscription
 from kefu.services.container import Services
 from kefu.services.events import agent_topic, agents_topic, app_topic, visitor_topic
-from kefu.services.records import ack_frame, conversation_record
 from kefu.transport.ws import frames as f
 
 log = logging.getLogger(__name__)
