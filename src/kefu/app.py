@@ -19,6 +19,7 @@ from kefu.services.api_keys import ApiKeyService
 from kefu.services.archive import ArchiveService
 from kefu.services.auth import AuthService
 from kefu.services.bot_flow import BotFlow, KnowledgeBaseBot
+from kefu.services.canned import CannedService
 from kefu.services.chat import ChatService
 from kefu.services.container import Services
 from kefu.services.events import Publisher
@@ -28,6 +29,7 @@ from kefu.services.limits import Limiter, MemoryCounter, RedisCounter
 from kefu.services.notes import NoteService
 from kefu.services.presence import PresenceService
 from kefu.services.routing import RoutingService
+from kefu.services.stats import StatsService
 from kefu.services.telemetry import Telemetry
 from kefu.services.uploads import UploadService
 from kefu.storage import Database
@@ -89,6 +91,8 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
         bot=bot,
         kb=KbService(db, clock, bot),
         notes=NoteService(db, chat, publisher, clock, settings.max_message_chars),
+        canned=CannedService(db, clock),
+        stats=StatsService(db),
     )
 
 
