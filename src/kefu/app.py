@@ -64,7 +64,8 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
     indexer = SearchIndexer(db, settings.search_index_interval_s)
     writer = MessageWriter(db, outbox=message_outbox(webhooks), on_commit=indexer.notify)
     bot = Bot(KbArticleSource(db))
-    chat = ChatService(db, writer, webhooks, publisher, routing, clock, settings)
+    engine = KnowledgeBaseBot(bot, db)
+    chat = ChatService(db, writer, webhooks, publisher, routing, clock, settings, lambda chat: BotFlow(chat, engine))
     admin_service = AdminService(db, clock)
     return Services(
         settings=settings,
@@ -113,8 +114,7 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
         finally:
             await services.indexer.stop()
             await services.presence.stop()
-            if services.chat.bot_flow is not None:
-                await services.chat.bot_flow.stop()
+            await services.chat.bot_flow.stop()
             await services.webhook_worker.stop()
             await services.chat.writer.close()
             await services.limits.close()
@@ -127,7 +127,6 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
         description="Self-hosted online customer service: the public HTTP API (protocol v1).",
         lifespan=lifespan,
     )
-    services.chat.bot_flow = BotFlow(services.chat, KnowledgeBaseBot(services.bot, services.db))
     app.state.services = services
     http_errors.install(app)
     app.add_middleware(WidgetCors)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from kefu import errors
@@ -26,9 +27,6 @@ from kefu.storage import visitors as visitor_store
 from kefu.storage.attachments import attachments_by_id
 from kefu.storage.writer import MessageWriter, NewMessage
 from kefu.webhooks.service import WebhookService
-
-if TYPE_CHECKING:
-    from kefu.services.bot_flow import BotFlow
 
 CHANNELS = ("web", "mobile", "miniprogram")
 
@@ -54,6 +52,20 @@ def check_content(msg_type: str, content: str, attachment_id: str | None, max_ch
         raise errors.InvalidFrame(f"A {msg_type} message needs an attachment_id from POST /api/v1/uploads.")
 
 
+class ConversationBot(Protocol):
+    """What a conversation needs of its bot (kefu.services.bot_flow.BotFlow)."""
+
+    async def starts_with_bot(self, app_id: str) -> bool: ...
+
+    def on_visitor_message(self, conv: Conversation, message: Message) -> None: ...
+
+    async def hand_off(self, conv: Conversation, reason: str) -> str | None: ...
+
+    async def feedback(self, actor: Actor, session_id: str, seq: int, helpful: bool) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class ChatService:
     def __init__(
         self,
@@ -64,10 +76,12 @@ class ChatService:
         routing: RoutingService,
         clock: Clock,
         settings: Settings,
+        bot_flow: Callable[[ChatService], ConversationBot],
     ) -> None:
+        """`bot_flow` makes this service's bot, which posts and hands off through the service (a cycle made once)."""
         self.db, self.writer, self.webhooks, self.publisher, self.routing = db, writer, webhooks, publisher, routing
         self.clock, self.settings = clock, settings
-        self.bot_flow: BotFlow | None = None  # set by app wiring when the node runs a bot
+        self.bot_flow = bot_flow(self)
 
     # --- access -------------------------------------------------------------------------------
 
@@ -103,7 +117,7 @@ class ChatService:
         if context is not None and len(context) > self.settings.max_context_chars:
             raise errors.MessageTooLong(f"context holds at most {self.settings.max_context_chars} characters.")
         now = self.clock.now()
-        with_bot = self.bot_flow is not None and await self.bot_flow.starts_with_bot(actor.app_id)
+        with_bot = await self.bot_flow.starts_with_bot(actor.app_id)
         async with self.db.transaction() as tx:
             visitor = await visitor_store.get_visitor(tx, actor.actor_id)
             if visitor is None:
@@ -176,7 +190,7 @@ class ChatService:
             attachment = attachment_record(appended.attachment) if appended.attachment else None
             frame = message_frame(appended.message, attachment)
             await self.publisher.to_participants(conv.visitor_id, [conv.agent_id], frame)
-            if conv.status == Status.BOT and sender is Sender.USER and self.bot_flow is not None:
+            if conv.status == Status.BOT and sender is Sender.USER:
                 self.bot_flow.on_visitor_message(conv, appended.message)
         return SendResult(appended.message, appended.duplicate)
 
@@ -315,10 +329,7 @@ class ChatService:
             raise errors.ConversationClosed(f"Conversation '{session_id}' is closed.")
         if conv.status != Status.BOT:
             return
-        if self.bot_flow is not None:
-            await self.bot_flow.hand_off(conv, "user_request")
-        else:
-            await self.hand_off(session_id, "user_request")
+        await self.bot_flow.hand_off(conv, "user_request")
 
     async def hand_off(self, session_id: str, reason: str) -> Conversation | None:
         """Move a conversation from the bot to the queue, once, with the reason; None if it was not with the bot."""

@@ -303,8 +303,6 @@ class Connection:
             case f.Transfer():
                 await chat.transfer(actor, frame.session_id, frame.to_agent_id, frame.to_group, frame.note)
             case f.Feedback():
-                if chat.bot_flow is None:
-                    raise errors.InvalidFrame(f"Message {frame.seq} is not a bot answer.")
                 await chat.bot_flow.feedback(actor, frame.session_id, frame.seq, frame.helpful)
             case _:
                 raise errors.UnknownFrameType(f"Unknown frame type '{kind}'.")
