@@ -48,7 +48,7 @@ from kefu.transport.http import webhooks as webhook_routes
 from kefu.transport.http.cors import WidgetCors
 from kefu.transport.ws import endpoints as ws_endpoints
 from kefu.uploads import LocalFileStore
-from kefu.webhooks.service import WebhookService, message_outbox
+from kefu.webhooks.service import WebhookService
 from kefu.webhooks.worker import WebhookWorker
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
     routing = RoutingService(db, publisher, clock)
     webhooks = WebhookService(db, clock, settings)
     indexer = SearchIndexer(db, settings.search_index_interval_s)
-    writer = MessageWriter(db, outbox=message_outbox(webhooks), on_commit=indexer.notify)
+    writer = MessageWriter(db, on_commit=indexer.notify)
     bot = Bot(KbArticleSource(db))
     engine = KnowledgeBaseBot(bot, db)
     chat = ChatService(db, writer, webhooks, publisher, routing, clock, settings, lambda chat: BotFlow(chat, engine))

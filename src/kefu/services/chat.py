@@ -25,10 +25,11 @@ from kefu.storage import notes as note_store
 from kefu.storage import rules as rule_store
 from kefu.storage import visitors as visitor_store
 from kefu.storage.attachments import attachments_by_id
-from kefu.storage.writer import MessageWriter, NewMessage
+from kefu.storage.writer import Appended, Expected, MessageWriter, NewMessage, Outcome, Refused
 from kefu.webhooks.service import WebhookService
 
 CHANNELS = ("web", "mobile", "miniprogram")
+OPEN = frozenset({Status.BOT, Status.QUEUED, Status.ACTIVE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,29 @@ def check_content(msg_type: str, content: str, attachment_id: str | None, max_ch
             raise errors.InvalidFrame("A link message's content must be an http(s) URL.")
     if msg_type in (MsgType.IMAGE, MsgType.FILE) and not attachment_id:
         raise errors.InvalidFrame(f"A {msg_type} message needs an attachment_id from POST /api/v1/uploads.")
+
+
+def check_visible(actor: Actor, conv: Conversation) -> None:
+    """Another app's conversation, or another visitor's, does not exist as far as the caller can tell."""
+    if conv.app_id != actor.app_id or (actor.kind == "visitor" and conv.visitor_id != actor.actor_id):
+        raise errors.ConversationNotFound(f"No conversation '{conv.session_id}'.")
+
+
+def check_participant(actor: Actor, conv: Conversation) -> None:
+    """Only the visitor and the assigned agent (or an admin) write into a conversation."""
+    if actor.kind == "agent" and conv.agent_id != actor.actor_id and not actor.is_admin:
+        raise errors.Forbidden(f"Conversation '{conv.session_id}' is not assigned to you.")
+
+
+def expected_of(actor: Actor) -> Expected:
+    """`check_visible` and `check_participant` as values, for the message writer to compare inside its
+    transaction; and the conversation must be open (a retry of a stored message still gets its ack)."""
+    return Expected(
+        app_id=actor.app_id,
+        visitor_id=actor.actor_id if actor.kind == "visitor" else None,
+        agent_id=actor.actor_id if actor.kind == "agent" and not actor.is_admin else None,
+        statuses=OPEN,
+    )
 
 
 class ConversationBot(Protocol):
@@ -90,18 +114,8 @@ class ChatService:
         conv = await conversation_store.get_conversation(tx, session_id, lock=lock)
         if conv is None:
             raise errors.ConversationNotFound(f"No conversation '{session_id}'.")
-        self.check_visible(actor, conv)
+        check_visible(actor, conv)
         return conv
-
-    def check_visible(self, actor: Actor, conv: Conversation) -> None:
-        """Another app's conversation, or another visitor's, does not exist as far as the caller can tell."""
-        if conv.app_id != actor.app_id or (actor.kind == "visitor" and conv.visitor_id != actor.actor_id):
-            raise errors.ConversationNotFound(f"No conversation '{conv.session_id}'.")
-
-    def check_participant(self, actor: Actor, conv: Conversation) -> None:
-        """Only the visitor and the assigned agent (or an admin) write into a conversation."""
-        if actor.kind == "agent" and conv.agent_id != actor.actor_id and not actor.is_admin:
-            raise errors.Forbidden(f"Conversation '{conv.session_id}' is not assigned to you.")
 
     # --- open ---------------------------------------------------------------------------------
 
@@ -166,12 +180,7 @@ class ChatService:
         """Store a message (idempotent on client_msg_id) and fan it out; durable before this returns."""
         check_content(msg_type, content, attachment_id, self.settings.max_message_chars)
         sender = Sender.USER if actor.kind == "visitor" else Sender.AGENT
-
-        def may_write(conv: Conversation) -> None:
-            self.check_visible(actor, conv)
-            self.check_participant(actor, conv)
-
-        appended = await self.writer.append(
+        outcome = await self.writer.append(
             NewMessage(
                 session_id=session_id,
                 sender=sender.value,
@@ -179,12 +188,14 @@ class ChatService:
                 msg_type=msg_type,
                 content=content,
                 created_at=self.clock.now(),
-                check=may_write,
+                expected=expected_of(actor),
                 client_msg_id=client_msg_id,
                 attachment_id=attachment_id,
                 uploader_kind=actor.kind,
+                notify=self.webhooks.listeners(actor.app_id, "message.created"),
             )
         )
+        appended = self.check_written(actor, session_id, attachment_id, outcome)
         if not appended.duplicate:
             conv = appended.conversation
             attachment = attachment_record(appended.attachment) if appended.attachment else None
@@ -193,6 +204,21 @@ class ChatService:
             if conv.status == Status.BOT and sender is Sender.USER:
                 self.bot_flow.on_visitor_message(conv, appended.message)
         return SendResult(appended.message, appended.duplicate)
+
+    def check_written(self, actor: Actor, session_id: str, attachment_id: str | None, outcome: Outcome) -> Appended:
+        """The message the writer stored for `actor`, or the error that tells them why it refused it."""
+        if isinstance(outcome, Appended):
+            return outcome
+        conv = outcome.conversation
+        if conv is None:
+            raise errors.ConversationNotFound(f"No conversation '{session_id}'.")
+        if outcome.reason == "status":
+            raise errors.ConversationClosed(f"Conversation '{session_id}' is closed.")
+        if outcome.reason == "attachment":
+            raise errors.AttachmentNotFound(f"No upload '{attachment_id}' of yours.")
+        check_visible(actor, conv)
+        check_participant(actor, conv)
+        raise RuntimeError(f"the writer refused ({outcome.reason}) a message the checks allow")
 
     async def post(
         self,
@@ -204,30 +230,27 @@ class ChatService:
         allow_status: tuple[Status, ...] = (Status.BOT,),
     ) -> Message | None:
         """A message of kefu's own (the bot, a system notice), written only while the chat is in `allow_status`."""
-
-        def still_there(current: Conversation) -> None:
-            if current.status not in allow_status:
-                raise errors.Conflict("The conversation moved on.")
-
-        try:
-            appended = await self.writer.append(
-                NewMessage(
-                    session_id=conv.session_id,
-                    sender=sender.value,
-                    sender_id=None,
-                    msg_type="text",
-                    content=content,
-                    created_at=self.clock.now(),
-                    check=still_there,
-                    confidence=confidence,
-                    article_id=article_id,
-                )
+        outcome = await self.writer.append(
+            NewMessage(
+                session_id=conv.session_id,
+                sender=sender.value,
+                sender_id=None,
+                msg_type="text",
+                content=content,
+                created_at=self.clock.now(),
+                expected=Expected(statuses=frozenset(allow_status)),
+                confidence=confidence,
+                article_id=article_id,
+                notify=self.webhooks.listeners(conv.app_id, "message.created"),
             )
-        except errors.Conflict:
-            return None
-        current = appended.conversation
-        await self.publisher.to_participants(current.visitor_id, [current.agent_id], message_frame(appended.message))
-        return appended.message
+        )
+        if isinstance(outcome, Refused):
+            if outcome.reason == "status":
+                return None  # the conversation moved on
+            raise errors.ConversationNotFound(f"No conversation '{conv.session_id}'.")
+        current = outcome.conversation
+        await self.publisher.to_participants(current.visitor_id, [current.agent_id], message_frame(outcome.message))
+        return outcome.message
 
     async def frames(self, messages: list[Message]) -> list[dict[str, Any]]:
         """`message` frames of stored messages, with their attachments (one query for all of them)."""
@@ -280,7 +303,7 @@ class ChatService:
         """
         async with self.db.read() as tx:
             conv = await self.access_conversation(tx, actor, session_id)
-        self.check_participant(actor, conv)
+        check_participant(actor, conv)
         sender = Sender.USER if actor.kind == "visitor" else Sender.AGENT
         frame: dict[str, Any] = {
             "type": kind,
@@ -306,7 +329,7 @@ class ChatService:
         now = self.clock.now()
         async with self.db.transaction() as tx:
             conv = await self.access_conversation(tx, actor, session_id, lock=True)
-            self.check_participant(actor, conv)
+            check_participant(actor, conv)
             if conv.status == Status.CLOSED:
                 return conv
             resolution = resolution_on_close(Status(conv.status), conv.agent_id is not None)
@@ -363,7 +386,7 @@ class ChatService:
             # and presence expiry takes it before the rows of the chats it requeues.
             await agent_store.lock_routing(tx, actor.app_id)
             conv = await self.access_conversation(tx, actor, session_id, lock=True)
-            self.check_participant(actor, conv)
+            check_participant(actor, conv)
             if not can_move(Status(conv.status), Status.ACTIVE) or conv.status != Status.ACTIVE:
                 raise errors.Conflict(f"Only an active chat can be transferred; this one is {conv.status}.")
             if to_agent_id is not None:
