@@ -16,22 +16,11 @@ import pytest
 import sqlalchemy as sa
 
 from kefu.storage import Database
-from kefu.storage.migrate import migrate
 from kefu.storage.tables import apps, attachments, conversations, messages, visitors, webhook_deliveries, webhooks
 from kefu.storage.writer import Appended, Expected, MessageWriter, NewMessage, Refused
 
 T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
 OPEN = frozenset({"bot", "queued", "active"})
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    await migrate(database)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture
