@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lint conformance bench clean
+.PHONY: run demo test coverage lint conformance bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ demo: run
 ## The whole test suite (PostgreSQL/Redis tests run when KEFU_TEST_PG / KEFU_TEST_REDIS are set).
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+## The delivery order (the Sans-I/O core of every connection) is covered branch for branch by its own tests.
+coverage: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider tests/domain/test_delivery.py --cov=kefu.domain.delivery --cov-branch \
+		--cov-report=term-missing --cov-fail-under=100
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

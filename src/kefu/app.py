@@ -19,6 +19,7 @@ from kefu.services.api_keys import ApiKeyService
 from kefu.services.archive import ArchiveService
 from kefu.services.auth import AuthService
 from kefu.services.bot_flow import BotFlow, KnowledgeBaseBot
+from kefu.services.canned import CannedService
 from kefu.services.chat import ChatService
 from kefu.services.container import Services
 from kefu.services.events import Publisher
@@ -29,6 +30,7 @@ from kefu.services.limits import Limiter, MemoryCounter, RedisCounter
 from kefu.services.notes import NoteService
 from kefu.services.presence import PresenceService
 from kefu.services.routing import RoutingService
+from kefu.services.stats import StatsService
 from kefu.services.telemetry import Telemetry
 from kefu.services.uploads import UploadService
 from kefu.storage import Database
@@ -47,7 +49,7 @@ from kefu.transport.http import webhooks as webhook_routes
 from kefu.transport.http.cors import WidgetCors
 from kefu.transport.ws import endpoints as ws_endpoints
 from kefu.uploads import LocalFileStore
-from kefu.webhooks.service import WebhookService, message_outbox
+from kefu.webhooks.service import WebhookService
 from kefu.webhooks.worker import WebhookWorker
 
 log = logging.getLogger(__name__)
@@ -61,10 +63,11 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
     routing = RoutingService(db, publisher, clock)
     webhooks = WebhookService(db, clock, settings)
     indexer = SearchIndexer(db, settings.search_index_interval_s)
-    writer = MessageWriter(db, outbox=message_outbox(webhooks), on_commit=indexer.notify)
+    writer = MessageWriter(db, on_commit=indexer.notify)
     articles = KbArticleSource(db)
     bot = Bot(articles, warm=articles.recent_apps, first_wait_s=settings.bot_first_answer_wait_s)
-    chat = ChatService(db, writer, webhooks, publisher, routing, clock, settings)
+    engine = KnowledgeBaseBot(bot, db)
+    chat = ChatService(db, writer, webhooks, publisher, routing, clock, settings, lambda chat: BotFlow(chat, engine))
     admin_service = AdminService(db, clock)
     return Services(
         settings=settings,
@@ -92,6 +95,8 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
         kb=KbService(db, clock, bot),
         gaps=GapService(db, bot),
         notes=NoteService(db, chat, publisher, clock, settings.max_message_chars),
+        canned=CannedService(db, clock),
+        stats=StatsService(db),
     )
 
 
@@ -114,8 +119,7 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
             await services.indexer.stop()
             await services.bot.stop()
             await services.presence.stop()
-            if services.chat.bot_flow is not None:
-                await services.chat.bot_flow.stop()
+            await services.chat.bot_flow.stop()
             await services.webhook_worker.stop()
             await services.chat.writer.close()
             await services.limits.close()
@@ -128,7 +132,6 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
         description="Self-hosted online customer service: the public HTTP API (protocol v1).",
         lifespan=lifespan,
     )
-    services.chat.bot_flow = BotFlow(services.chat, KnowledgeBaseBot(services.bot, services.db))
     app.state.services = services
     http_errors.install(app)
     app.add_middleware(WidgetCors)

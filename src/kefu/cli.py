@@ -17,8 +17,8 @@ from kefu.cli_export import export
 from kefu.cli_kb import kb_cli
 from kefu.config import Settings
 from kefu.domain.clock import SystemClock
+from kefu.domain.records import agent_record
 from kefu.services.admin import AdminService
-from kefu.services.records import agent_record
 from kefu.storage import Database
 from kefu.storage.migrate import migrate
 

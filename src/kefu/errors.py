@@ -21,6 +21,16 @@ class KefuError(Exception):
         self.message = message
 
 
+class InternalError(KefuError):
+    """kefu failed, not the client (a bug or an outage, logged where it happened): retrying may work."""
+
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str = "Something went wrong on our side; try again.") -> None:
+        super().__init__(message)
+
+
 class BadRequest(KefuError):
     code = "bad_request"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from kefu.storage import Database
 from kefu.storage import archive as archive_store
 from kefu.storage import search as search_store
 from kefu.storage.archive import ArchiveFilter
-from kefu.storage.migrate import migrate
 from kefu.storage.tables import apps, conversations, messages, visitors
 
 T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
@@ -50,16 +48,6 @@ def test_a_query_is_the_and_of_its_words() -> None:
 
 
 # --- the index on a real database ------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    await migrate(database)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 class Seeder:

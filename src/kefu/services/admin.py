@@ -17,10 +17,10 @@ from kefu import errors
 from kefu.domain.clock import Clock, iso
 from kefu.domain.ids import new_id
 from kefu.domain.models import Actor, Agent, App
+from kefu.domain.records import agent_record
 from kefu.domain.routing import DEFAULT_GROUP, insert_at, match_document, parse_match, shown_status
 from kefu.services.auth import MIN_PASSWORD_CHARS, hash_api_key, hash_password, new_api_key
 from kefu.services.limits import APP_LIMITS, effective_limits
-from kefu.services.records import agent_record
 from kefu.storage import Database, Tx
 from kefu.storage import agents as agent_store
 from kefu.storage import apps as app_store
@@ -31,6 +31,7 @@ ROLES = ("admin", "agent")
 AGENT_FIELDS = ("name", "role", "level", "max_concurrent")
 MAX_TAGS_BYTES = 16 * 1024
 MAX_RULES = 500
+DEMO_APP_MARKER = "demo_app_id"  # the marker naming the app `kefu demo` made (services/demo.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,12 @@ class AdminService:
         async with self.db.read() as tx:
             app = await app_store.get_app(tx, app_id)
         return app.settings.rate_limits if app else {}
+
+    async def demo_app(self) -> App | None:
+        """The app `kefu demo` made in this database, if it made one (the demo page serves its widget)."""
+        async with self.db.read() as tx:
+            app_id = await app_store.get_marker(tx, DEMO_APP_MARKER)
+            return await app_store.get_app(tx, app_id) if app_id else None
 
     async def get_app(self, app_id: str) -> App:
         async with self.db.read() as tx:

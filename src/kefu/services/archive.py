@@ -11,7 +11,7 @@ from typing import Any
 from kefu import errors
 from kefu.domain.clock import iso, parse_iso, parse_window
 from kefu.domain.models import Actor
-from kefu.services.records import archive_record, conversation_record
+from kefu.domain.records import archive_record, conversation_record
 from kefu.services.uploads import attachment_record
 from kefu.storage import Database
 from kefu.storage import archive as archive_store

@@ -19,7 +19,7 @@ from kefu import errors
 from kefu.config import Settings
 from kefu.domain.clock import Clock
 from kefu.domain.models import Actor, Agent, App, Visitor
-from kefu.services.records import agent_record, visitor_record
+from kefu.domain.records import agent_record, visitor_record
 from kefu.storage import Database
 from kefu.storage import agents as agent_store
 from kefu.storage import apps as app_store

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from kefu import errors
@@ -12,9 +13,9 @@ from kefu.config import Settings
 from kefu.domain.clock import Clock
 from kefu.domain.conversation import MsgType, Sender, Status, can_move, resolution_on_close
 from kefu.domain.models import Actor, Conversation, Message
+from kefu.domain.records import conversation_frame, conversation_record, message_frame, visitor_panel
 from kefu.domain.routing import DEFAULT_GROUP, choose_target
 from kefu.services.events import Publisher, agent_topic, visitor_topic
-from kefu.services.records import conversation_frame, conversation_record, message_frame, visitor_panel
 from kefu.services.routing import RoutingService
 from kefu.services.uploads import attachment_record
 from kefu.storage import Database, Tx
@@ -25,13 +26,11 @@ from kefu.storage import notes as note_store
 from kefu.storage import rules as rule_store
 from kefu.storage import visitors as visitor_store
 from kefu.storage.attachments import attachments_by_id
-from kefu.storage.writer import MessageWriter, NewMessage
+from kefu.storage.writer import Appended, Expected, MessageWriter, NewMessage, Outcome, Refused
 from kefu.webhooks.service import WebhookService
 
-if TYPE_CHECKING:
-    from kefu.services.bot_flow import BotFlow
-
 CHANNELS = ("web", "mobile", "miniprogram")
+OPEN = frozenset({Status.BOT, Status.QUEUED, Status.ACTIVE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +54,43 @@ def check_content(msg_type: str, content: str, attachment_id: str | None, max_ch
         raise errors.InvalidFrame(f"A {msg_type} message needs an attachment_id from POST /api/v1/uploads.")
 
 
+def check_visible(actor: Actor, conv: Conversation) -> None:
+    """Another app's conversation, or another visitor's, does not exist as far as the caller can tell."""
+    if conv.app_id != actor.app_id or (actor.kind == "visitor" and conv.visitor_id != actor.actor_id):
+        raise errors.ConversationNotFound(f"No conversation '{conv.session_id}'.")
+
+
+def check_participant(actor: Actor, conv: Conversation) -> None:
+    """Only the visitor and the assigned agent (or an admin) write into a conversation."""
+    if actor.kind == "agent" and conv.agent_id != actor.actor_id and not actor.is_admin:
+        raise errors.Forbidden(f"Conversation '{conv.session_id}' is not assigned to you.")
+
+
+def expected_of(actor: Actor) -> Expected:
+    """`check_visible` and `check_participant` as values, for the message writer to compare inside its
+    transaction; and the conversation must be open (a retry of a stored message still gets its ack)."""
+    return Expected(
+        app_id=actor.app_id,
+        visitor_id=actor.actor_id if actor.kind == "visitor" else None,
+        agent_id=actor.actor_id if actor.kind == "agent" and not actor.is_admin else None,
+        statuses=OPEN,
+    )
+
+
+class ConversationBot(Protocol):
+    """What a conversation needs of its bot (kefu.services.bot_flow.BotFlow)."""
+
+    async def starts_with_bot(self, app_id: str) -> bool: ...
+
+    def on_visitor_message(self, conv: Conversation, message: Message) -> None: ...
+
+    async def hand_off(self, conv: Conversation, reason: str) -> str | None: ...
+
+    async def feedback(self, actor: Actor, session_id: str, seq: int, helpful: bool) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class ChatService:
     def __init__(
         self,
@@ -65,10 +101,12 @@ class ChatService:
         routing: RoutingService,
         clock: Clock,
         settings: Settings,
+        bot_flow: Callable[[ChatService], ConversationBot],
     ) -> None:
+        """`bot_flow` makes this service's bot, which posts and hands off through the service (a cycle made once)."""
         self.db, self.writer, self.webhooks, self.publisher, self.routing = db, writer, webhooks, publisher, routing
         self.clock, self.settings = clock, settings
-        self.bot_flow: BotFlow | None = None  # set by app wiring when the node runs a bot
+        self.bot_flow = bot_flow(self)
 
     # --- access -------------------------------------------------------------------------------
 
@@ -77,18 +115,8 @@ class ChatService:
         conv = await conversation_store.get_conversation(tx, session_id, lock=lock)
         if conv is None:
             raise errors.ConversationNotFound(f"No conversation '{session_id}'.")
-        self.check_visible(actor, conv)
+        check_visible(actor, conv)
         return conv
-
-    def check_visible(self, actor: Actor, conv: Conversation) -> None:
-        """Another app's conversation, or another visitor's, does not exist as far as the caller can tell."""
-        if conv.app_id != actor.app_id or (actor.kind == "visitor" and conv.visitor_id != actor.actor_id):
-            raise errors.ConversationNotFound(f"No conversation '{conv.session_id}'.")
-
-    def check_participant(self, actor: Actor, conv: Conversation) -> None:
-        """Only the visitor and the assigned agent (or an admin) write into a conversation."""
-        if actor.kind == "agent" and conv.agent_id != actor.actor_id and not actor.is_admin:
-            raise errors.Forbidden(f"Conversation '{conv.session_id}' is not assigned to you.")
 
     # --- open ---------------------------------------------------------------------------------
 
@@ -104,7 +132,7 @@ class ChatService:
         if context is not None and len(context) > self.settings.max_context_chars:
             raise errors.MessageTooLong(f"context holds at most {self.settings.max_context_chars} characters.")
         now = self.clock.now()
-        with_bot = self.bot_flow is not None and await self.bot_flow.starts_with_bot(actor.app_id)
+        with_bot = await self.bot_flow.starts_with_bot(actor.app_id)
         async with self.db.transaction() as tx:
             visitor = await visitor_store.get_visitor(tx, actor.actor_id)
             if visitor is None:
@@ -153,12 +181,7 @@ class ChatService:
         """Store a message (idempotent on client_msg_id) and fan it out; durable before this returns."""
         check_content(msg_type, content, attachment_id, self.settings.max_message_chars)
         sender = Sender.USER if actor.kind == "visitor" else Sender.AGENT
-
-        def may_write(conv: Conversation) -> None:
-            self.check_visible(actor, conv)
-            self.check_participant(actor, conv)
-
-        appended = await self.writer.append(
+        outcome = await self.writer.append(
             NewMessage(
                 session_id=session_id,
                 sender=sender.value,
@@ -166,20 +189,37 @@ class ChatService:
                 msg_type=msg_type,
                 content=content,
                 created_at=self.clock.now(),
-                check=may_write,
+                expected=expected_of(actor),
                 client_msg_id=client_msg_id,
                 attachment_id=attachment_id,
                 uploader_kind=actor.kind,
+                notify=self.webhooks.listeners(actor.app_id, "message.created"),
             )
         )
+        appended = self.check_written(actor, session_id, attachment_id, outcome)
         if not appended.duplicate:
             conv = appended.conversation
             attachment = attachment_record(appended.attachment) if appended.attachment else None
             frame = message_frame(appended.message, attachment)
             await self.publisher.to_participants(conv.visitor_id, [conv.agent_id], frame)
-            if conv.status == Status.BOT and sender is Sender.USER and self.bot_flow is not None:
+            if conv.status == Status.BOT and sender is Sender.USER:
                 self.bot_flow.on_visitor_message(conv, appended.message)
         return SendResult(appended.message, appended.duplicate)
+
+    def check_written(self, actor: Actor, session_id: str, attachment_id: str | None, outcome: Outcome) -> Appended:
+        """The message the writer stored for `actor`, or the error that tells them why it refused it."""
+        if isinstance(outcome, Appended):
+            return outcome
+        conv = outcome.conversation
+        if conv is None:
+            raise errors.ConversationNotFound(f"No conversation '{session_id}'.")
+        if outcome.reason == "status":
+            raise errors.ConversationClosed(f"Conversation '{session_id}' is closed.")
+        if outcome.reason == "attachment":
+            raise errors.AttachmentNotFound(f"No upload '{attachment_id}' of yours.")
+        check_visible(actor, conv)
+        check_participant(actor, conv)
+        raise RuntimeError(f"the writer refused ({outcome.reason}) a message the checks allow")
 
     async def post(
         self,
@@ -191,30 +231,27 @@ class ChatService:
         allow_status: tuple[Status, ...] = (Status.BOT,),
     ) -> Message | None:
         """A message of kefu's own (the bot, a system notice), written only while the chat is in `allow_status`."""
-
-        def still_there(current: Conversation) -> None:
-            if current.status not in allow_status:
-                raise errors.Conflict("The conversation moved on.")
-
-        try:
-            appended = await self.writer.append(
-                NewMessage(
-                    session_id=conv.session_id,
-                    sender=sender.value,
-                    sender_id=None,
-                    msg_type="text",
-                    content=content,
-                    created_at=self.clock.now(),
-                    check=still_there,
-                    confidence=confidence,
-                    article_id=article_id,
-                )
+        outcome = await self.writer.append(
+            NewMessage(
+                session_id=conv.session_id,
+                sender=sender.value,
+                sender_id=None,
+                msg_type="text",
+                content=content,
+                created_at=self.clock.now(),
+                expected=Expected(statuses=frozenset(allow_status)),
+                confidence=confidence,
+                article_id=article_id,
+                notify=self.webhooks.listeners(conv.app_id, "message.created"),
             )
-        except errors.Conflict:
-            return None
-        current = appended.conversation
-        await self.publisher.to_participants(current.visitor_id, [current.agent_id], message_frame(appended.message))
-        return appended.message
+        )
+        if isinstance(outcome, Refused):
+            if outcome.reason == "status":
+                return None  # the conversation moved on
+            raise errors.ConversationNotFound(f"No conversation '{conv.session_id}'.")
+        current = outcome.conversation
+        await self.publisher.to_participants(current.visitor_id, [current.agent_id], message_frame(outcome.message))
+        return outcome.message
 
     async def frames(self, messages: list[Message]) -> list[dict[str, Any]]:
         """`message` frames of stored messages, with their attachments (one query for all of them)."""
@@ -267,7 +304,7 @@ class ChatService:
         """
         async with self.db.read() as tx:
             conv = await self.access_conversation(tx, actor, session_id)
-        self.check_participant(actor, conv)
+        check_participant(actor, conv)
         sender = Sender.USER if actor.kind == "visitor" else Sender.AGENT
         frame: dict[str, Any] = {
             "type": kind,
@@ -293,7 +330,7 @@ class ChatService:
         now = self.clock.now()
         async with self.db.transaction() as tx:
             conv = await self.access_conversation(tx, actor, session_id, lock=True)
-            self.check_participant(actor, conv)
+            check_participant(actor, conv)
             if conv.status == Status.CLOSED:
                 return conv
             resolution = resolution_on_close(Status(conv.status), conv.agent_id is not None)
@@ -316,10 +353,7 @@ class ChatService:
             raise errors.ConversationClosed(f"Conversation '{session_id}' is closed.")
         if conv.status != Status.BOT:
             return
-        if self.bot_flow is not None:
-            await self.bot_flow.hand_off(conv, "user_request")
-        else:
-            await self.hand_off(session_id, "user_request")
+        await self.bot_flow.hand_off(conv, "user_request")
 
     async def hand_off(self, session_id: str, reason: str, gap: gap_store.Gap | None = None) -> Conversation | None:
         """Move a conversation from the bot to the queue, once, with the reason; None if it was not with the bot.
@@ -358,7 +392,7 @@ class ChatService:
             # and presence expiry takes it before the rows of the chats it requeues.
             await agent_store.lock_routing(tx, actor.app_id)
             conv = await self.access_conversation(tx, actor, session_id, lock=True)
-            self.check_participant(actor, conv)
+            check_participant(actor, conv)
             if not can_move(Status(conv.status), Status.ACTIVE) or conv.status != Status.ACTIVE:
                 raise errors.Conflict(f"Only an active chat can be transferred; this one is {conv.status}.")
             if to_agent_id is not None:

@@ -12,6 +12,7 @@ from kefu.services.admin import AdminService
 from kefu.services.api_keys import ApiKeyService
 from kefu.services.archive import ArchiveService
 from kefu.services.auth import AuthService
+from kefu.services.canned import CannedService
 from kefu.services.chat import ChatService
 from kefu.services.gaps import GapService
 from kefu.services.indexer import SearchIndexer
@@ -20,6 +21,7 @@ from kefu.services.limits import Limiter
 from kefu.services.notes import NoteService
 from kefu.services.presence import PresenceService
 from kefu.services.routing import RoutingService
+from kefu.services.stats import StatsService
 from kefu.services.telemetry import Telemetry
 from kefu.services.uploads import UploadService
 from kefu.storage import Database
@@ -50,3 +52,5 @@ class Services:
     kb: KbService
     gaps: GapService
     notes: NoteService
+    canned: CannedService
+    stats: StatsService

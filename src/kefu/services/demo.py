@@ -8,7 +8,7 @@ from pathlib import Path
 from kefu.bot import Bot
 from kefu.bot.articles import parse_articles
 from kefu.domain.clock import Clock
-from kefu.services.admin import AdminService
+from kefu.services.admin import DEMO_APP_MARKER, AdminService
 from kefu.services.kb import KbArticleSource, KbService
 from kefu.storage import Database
 from kefu.storage import apps as app_store
@@ -35,9 +35,7 @@ async def ensure_demo_app(db: Database, clock: Clock) -> DemoApp:
     admin = AdminService(db, clock)
     kb_bot = Bot(KbArticleSource(db))
     logins = ((DEMO_ADMIN, DEMO_PASSWORD), *((email, DEMO_PASSWORD) for email, *_ in DEMO_AGENTS))
-    async with db.transaction() as tx:
-        known = await app_store.get_marker(tx, "demo_app_id")
-        app = await app_store.get_app(tx, known) if known else None
+    app = await admin.demo_app()
     if app is not None:
         return DemoApp(app.app_id, app.secret, None, logins)
     created = await admin.create_app("Demo shop 演示商城", DEMO_ADMIN, DEMO_PASSWORD)
@@ -46,5 +44,5 @@ async def ensure_demo_app(db: Database, clock: Clock) -> DemoApp:
     articles = parse_articles(DEMO_KB.read_bytes(), DEMO_KB.name)
     await KbService(db, clock, kb_bot).import_articles(created.app_id, articles)
     async with db.transaction() as tx:
-        await app_store.set_marker(tx, "demo_app_id", created.app_id)
+        await app_store.set_marker(tx, DEMO_APP_MARKER, created.app_id)
     return DemoApp(created.app_id, created.secret, created.api_key, logins)

@@ -21,6 +21,7 @@ import orjson
 
 from kefu.domain.clock import Clock
 from kefu.domain.models import Conversation
+from kefu.domain.records import conversation_frame, conversation_record, message_frame, visitor_panel
 from kefu.domain.routing import (
     AgentLoad,
     estimate_new_chat_wait,
@@ -31,7 +32,6 @@ from kefu.domain.routing import (
 )
 from kefu.pubsub import Subscription
 from kefu.services.events import Publisher, agent_topic, agents_topic, app_topic, visitor_topic
-from kefu.services.records import conversation_frame, conversation_record, message_frame, visitor_panel
 from kefu.storage import Database, Tx
 from kefu.storage import agents as agent_store
 from kefu.storage import conversations as conversation_store

@@ -3,15 +3,44 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
+from kefu.domain.clock import iso
+from kefu.domain.ids import new_id
 from kefu.storage.engine import Tx
 from kefu.storage.tables import webhook_deliveries, webhooks
 
 INSERT_DELIVERIES = webhook_deliveries.insert()
 """Executed with a list of rows, inside the transaction of the change they report (the outbox)."""
+
+
+def delivery_rows(
+    webhook_ids: Iterable[str], app_id: str, event: str, ordering_key: str, data: dict[str, Any], now: dt.datetime
+) -> list[dict[str, Any]]:
+    """The outbox rows of one event: a pending delivery to each webhook, its body as the receiver will get it."""
+    rows = []
+    for webhook_id in webhook_ids:
+        delivery_id = new_id("dlv")
+        body = {"delivery_id": delivery_id, "event": event, "created_at": iso(now), "app_id": app_id, "data": data}
+        rows.append(
+            {
+                "delivery_id": delivery_id,
+                "webhook_id": webhook_id,
+                "app_id": app_id,
+                "event": event,
+                "ordering_key": ordering_key,
+                "body": orjson.dumps(body).decode(),
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
+    return rows
 
 
 async def insert_webhook(tx: Tx, values: dict[str, Any]) -> None:

@@ -2,9 +2,13 @@
 
 One transaction (one fsync) per batch instead of per message, and on SQLite one hop to a
 dedicated writer thread per batch instead of one per statement (aiosqlite's cost). A send is
-acknowledged only when its batch has committed. A refused send (not a participant, closed
-chat) writes nothing and does not disturb the others; if the database itself refuses a batch,
-each of its sends is retried in a transaction of its own.
+acknowledged only when its batch has committed.
+
+The interface is plain data both ways: `write(batch)` takes `NewMessage` requests — the row to
+write, what the conversation must be (`Expected`, values a service derived from its rules) and
+the webhooks to tell — and gives back one `Appended` or `Refused` each. No service code runs
+inside the transaction. A refused request writes nothing and does not disturb the others; if the
+database itself refuses a batch, each of its requests is retried in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -14,19 +18,19 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from kefu import errors
 from kefu.domain.ids import new_id
 from kefu.domain.models import Conversation, Message
+from kefu.domain.records import message_frame
 from kefu.storage.attachments import Attachment, attachment_from
 from kefu.storage.engine import Database, sqlite_sync_engine
 from kefu.storage.rows import conversation_from, message_from
 from kefu.storage.tables import attachments, conversations, messages
-from kefu.storage.webhooks import INSERT_DELIVERIES
+from kefu.storage.webhooks import INSERT_DELIVERIES, delivery_rows
 
 MAX_BATCH = 256
 DEADLOCK_RETRIES = 3
@@ -39,6 +43,24 @@ def is_retryable(exc: DBAPIError) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class Expected:
+    """What a conversation must be, when the writer reads it, for a message to go in (None: anything)."""
+
+    app_id: str | None = None
+    visitor_id: str | None = None
+    agent_id: str | None = None
+    statuses: frozenset[str] | None = None
+    """Checked after the `client_msg_id` lookup: a retry of a stored message gets it back whatever the status."""
+
+    def sender_fits(self, conv: Conversation) -> bool:
+        wanted = ((self.app_id, conv.app_id), (self.visitor_id, conv.visitor_id), (self.agent_id, conv.agent_id))
+        return all(want is None or want == got for want, got in wanted)
+
+    def status_fits(self, conv: Conversation) -> bool:
+        return self.statuses is None or conv.status in self.statuses
+
+
+@dataclass(frozen=True, slots=True)
 class NewMessage:
     session_id: str
     sender: str
@@ -46,14 +68,15 @@ class NewMessage:
     msg_type: str
     content: str
     created_at: dt.datetime
-    check: Callable[[Conversation], None]
-    """Raises a KefuError when the sender may not write into the conversation as it is now."""
+    expected: Expected
     client_msg_id: str | None = None
     attachment_id: str | None = None
     uploader_kind: str | None = None
     """Whose upload `attachment_id` must be: the sender's own (kind "visitor" or "agent", id `sender_id`)."""
     confidence: float | None = None
     article_id: str | None = None
+    notify: tuple[str, ...] = ()
+    """Webhooks listening to `message.created`: each gets a delivery of the stored message, in its transaction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +88,17 @@ class Appended:
     attachment: Attachment | None = None
 
 
-Outcome = Appended | errors.KefuError
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Nothing was written, because of `reason`: `missing` (no such conversation), `sender` or `status` (the
+    conversation is not as `expected`), or `attachment` (no such upload of the sender's in its app)."""
+
+    reason: Literal["missing", "sender", "status", "attachment"]
+    conversation: Conversation | None
+    """The conversation as the writer read it (None when missing): the service tells the sender why from it."""
+
+
+Outcome = Appended | Refused
 
 
 class _Statements:
@@ -109,14 +142,8 @@ class _Statements:
 
 
 class MessageWriter:
-    def __init__(
-        self,
-        db: Database,
-        max_batch: int = MAX_BATCH,
-        outbox: Callable[[Conversation, Message], list[dict[str, Any]]] | None = None,
-        on_commit: Callable[[], None] | None = None,
-    ) -> None:
-        self.db, self.max_batch, self.outbox, self.on_commit = db, max_batch, outbox, on_commit
+    def __init__(self, db: Database, max_batch: int = MAX_BATCH, on_commit: Callable[[], None] | None = None) -> None:
+        self.db, self.max_batch, self.on_commit = db, max_batch, on_commit
         self.statements = _Statements(lock_rows=not db.is_sqlite)
         self._pending: list[tuple[NewMessage, asyncio.Future[Outcome]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -128,23 +155,20 @@ class MessageWriter:
         self.batches = 0
         self.written = 0
 
-    async def append(self, item: NewMessage) -> Appended:
-        """Write one message (or find the one its client_msg_id already made); raises the refusal, if any."""
+    async def append(self, item: NewMessage) -> Outcome:
+        """Write one message (or find the one its client_msg_id already made) in the next batch."""
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
-        outcome = await future
-        if isinstance(outcome, errors.KefuError):
-            raise outcome
-        return outcome
+        return await future
 
     async def _flush(self) -> None:
         while self._pending:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             items = [item for item, _ in batch]
             try:
-                outcomes = await self._write(items)
+                outcomes = await self.write(items)
             except Exception as exc:  # the database is gone: every sender of the batch learns it
                 for _, future in batch:
                     if not future.done():
@@ -158,7 +182,8 @@ class MessageWriter:
                 if not future.done():
                     future.set_result(outcome)
 
-    async def _write(self, items: list[NewMessage]) -> list[Outcome]:
+    async def write(self, items: Sequence[NewMessage]) -> list[Outcome]:
+        """One batch, committed together: an outcome per request, in order. Raises if the database fails."""
         if self._thread is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._thread, self._write_sqlite, items)
@@ -167,7 +192,7 @@ class MessageWriter:
         except IntegrityError:  # another node wrote the same client_msg_id meanwhile: one by one
             return [await self._write_one_async(item) for item in items]
 
-    async def _write_batch_async(self, items: list[NewMessage]) -> list[Outcome]:
+    async def _write_batch_async(self, items: Sequence[NewMessage]) -> list[Outcome]:
         for attempt in range(DEADLOCK_RETRIES + 1):
             try:
                 async with self.db.transaction() as tx:
@@ -189,14 +214,14 @@ class MessageWriter:
                     raise
         raise AssertionError("unreachable")
 
-    def _write_sqlite(self, items: list[NewMessage]) -> list[Outcome]:
+    def _write_sqlite(self, items: Sequence[NewMessage]) -> list[Outcome]:
         assert self._sync_engine is not None
         try:
             return self._in_transaction(items)
         except IntegrityError:
             return [self._in_transaction([item])[0] for item in items]
 
-    def _in_transaction(self, items: list[NewMessage]) -> list[Outcome]:
+    def _in_transaction(self, items: Sequence[NewMessage]) -> list[Outcome]:
         assert self._sync_engine is not None
         with self._sync_engine.connect() as conn:
             conn = conn.execution_options(kefu_write=True)
@@ -213,23 +238,21 @@ class MessageWriter:
         s = self.statements
         row = conn.execute(s.conversation, {"sid": item.session_id}).first()
         if row is None:
-            return errors.ConversationNotFound(f"No conversation '{item.session_id}'.")
+            return Refused("missing", None)
         conv = conversation_from(row)
-        try:
-            item.check(conv)
-        except errors.KefuError as refused:
-            return refused
+        if not item.expected.sender_fits(conv):
+            return Refused("sender", conv)
         if item.client_msg_id is not None:
             params = {"sid": item.session_id, "sender_id": item.sender_id, "cmid": item.client_msg_id}
             existing = conn.execute(s.by_client_id, params).first()
             if existing is not None:
                 found = message_from(existing)
                 return Appended(found, conv, duplicate=True, attachment=self._attachment(conn, conv, item))
-        if conv.status == "closed":
-            return errors.ConversationClosed(f"Conversation '{item.session_id}' is closed.")
+        if not item.expected.status_fits(conv):
+            return Refused("status", conv)
         attachment = self._attachment(conn, conv, item)
         if item.attachment_id is not None and attachment is None:
-            return errors.AttachmentNotFound(f"No upload '{item.attachment_id}' of yours.")
+            return Refused("attachment", conv)
         if item.sender == "agent":
             seq = int(conn.execute(s.bump_agent, {"sid": item.session_id, "at": item.created_at}).scalar_one())
         elif item.sender == "bot" and item.article_id is not None:
@@ -267,8 +290,10 @@ class MessageWriter:
                 "created_at": message.created_at,
             },
         )
-        if self.outbox is not None and (deliveries := self.outbox(conv, message)):
-            conn.execute(INSERT_DELIVERIES, deliveries)  # the outbox: committed with the message or not at all
+        if item.notify:  # the outbox: committed with the message or not at all
+            data = {k: v for k, v in message_frame(message).items() if k != "type"}
+            rows = delivery_rows(item.notify, conv.app_id, "message.created", conv.session_id, data, message.created_at)
+            conn.execute(INSERT_DELIVERIES, rows)
         return Appended(message, conv, duplicate=False, attachment=attachment)
 
     def _attachment(self, conn: sa.Connection, conv: Conversation, item: NewMessage) -> Attachment | None:

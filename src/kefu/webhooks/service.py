@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import ipaddress
 import secrets
 import socket
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
-
-import orjson
 
 from kefu import errors
 from kefu.config import Settings
 from kefu.domain.clock import Clock, iso
 from kefu.domain.ids import new_id
-from kefu.domain.models import Actor, Conversation, Message
-from kefu.services.records import message_frame
+from kefu.domain.models import Actor
 from kefu.storage import Database, Tx
 from kefu.storage import webhooks as webhook_store
 from kefu.storage.rows import utc
@@ -159,45 +154,14 @@ class WebhookService:
         if self._loaded_at is None or asyncio.get_running_loop().time() - self._loaded_at > SUBSCRIPTIONS_TTL_S:
             await self.refresh()
 
-    def outbox_rows(
-        self, app_id: str, event: str, ordering_key: str, data: dict[str, Any], now: dt.datetime
-    ) -> list[dict[str, Any]]:
-        """The delivery rows one event makes: one per webhook of the app that listens to it (usually none)."""
-        rows = []
-        for webhook_id, events in self._subscriptions.get(app_id, ()):
-            if event not in events:
-                continue
-            delivery_id = new_id("dlv")
-            body = {"delivery_id": delivery_id, "event": event, "created_at": iso(now), "app_id": app_id, "data": data}
-            rows.append(
-                {
-                    "delivery_id": delivery_id,
-                    "webhook_id": webhook_id,
-                    "app_id": app_id,
-                    "event": event,
-                    "ordering_key": ordering_key,
-                    "body": orjson.dumps(body).decode(),
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-            )
-        return rows
+    def listeners(self, app_id: str, event: str) -> tuple[str, ...]:
+        """The app's webhooks that listen to `event` (usually none), as last refreshed."""
+        return tuple(webhook_id for webhook_id, events in self._subscriptions.get(app_id, ()) if event in events)
 
     async def enqueue(self, tx: Tx, app_id: str, event: str, ordering_key: str, data: dict[str, Any]) -> None:
         """Write the deliveries of an event in the caller's transaction: committed with the change, or not at all."""
-        rows = self.outbox_rows(app_id, event, ordering_key, data, self.clock.now())
-        if rows:
+        listeners = self.listeners(app_id, event)
+        if listeners:
+            rows = webhook_store.delivery_rows(listeners, app_id, event, ordering_key, data, self.clock.now())
             await tx.execute(webhook_store.INSERT_DELIVERIES, rows)
             self.wake.set()
-
-
-def message_outbox(service: WebhookService) -> Callable[[Conversation, Message], list[dict[str, Any]]]:
-    """The message writer's hook: the `message.created` deliveries of a message, written in its batch."""
-
-    def rows(conv: Conversation, message: Message) -> list[dict[str, Any]]:
-        data = {k: v for k, v in message_frame(message).items() if k != "type"}
-        return service.outbox_rows(conv.app_id, "message.created", conv.session_id, data, message.created_at)
-
-    return rows

@@ -98,4 +98,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal_error", "Something went wrong on our side; try again.")
+        failed = errors.InternalError()
+        return error_response(failed.status, failed.code, failed.message)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from kefu import errors
-from kefu.services.records import agent_record
+from kefu.domain.records import agent_record
 from kefu.transport.http.cors import origin_allowed
 from kefu.transport.http.deps import ServicesDep
 from kefu.transport.http.errors import error_responses

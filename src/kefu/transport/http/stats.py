@@ -9,8 +9,6 @@ from pydantic import BaseModel, Field
 
 from kefu import errors
 from kefu.domain.clock import iso, parse_iso
-from kefu.domain.metrics import report
-from kefu.storage import stats as stats_store
 from kefu.transport.http.deps import Caller, ServicesDep
 from kefu.transport.http.errors import error_responses
 
@@ -78,9 +76,7 @@ async def stats(
         end_at = parse_iso(to) if to else None
     except ValueError as exc:
         raise errors.BadRequest("from and to are ISO-8601 times, e.g. 2023-08-01T14:30:00.000Z.") from exc
-    async with svc.db.read() as tx:
-        rows = await stats_store.conversation_facts(tx, actor.app_id, start_at, end_at, group, agent_id)
-    result = report(rows, bucket)
+    result = await svc.stats.report(actor, start_at, end_at, group, agent_id, bucket)
     for point in result.get("series", []):
         point["start"] = iso(point["start"])
     return {"from": start, "to": to, **result}

@@ -15,14 +15,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from kefu import errors
-from kefu.storage import apps as app_store
 from kefu.transport.http.deps import ServicesDep
 
 router = APIRouter(tags=["web"], include_in_schema=False)
 
 # v1 is patched in place (fixes only), so browsers revalidate hourly with the ETag: a cheap 304.
 SDK_CACHE_CONTROL = "public, max-age=3600"
-DEMO_APP_MARKER = "demo_app_id"
 APP_ID_SLOT = "'YOUR_APP_ID'"
 
 
@@ -178,9 +176,7 @@ async def sdk(request: Request) -> Response:
 @router.get("/demo", response_class=HTMLResponse)
 async def demo(request: Request, svc: ServicesDep) -> HTMLResponse:
     """A small shop page with the widget embedded by the documented snippet, for the app `kefu demo` made."""
-    async with svc.db.read() as tx:
-        app_id = await app_store.get_marker(tx, DEMO_APP_MARKER)
-        app = await app_store.get_app(tx, app_id) if app_id else None
+    app = await svc.admin.demo_app()
     if app is None:
         raise errors.NotFound("There is no demo app on this server; run `kefu demo` to make one.")
     page = demo_template().replace(APP_ID_SLOT, js_string(app.app_id))

@@ -1,11 +1,9 @@
-"""One WebSocket connection: frames in, frames out, and the promise that messages arrive in seq order.
+"""One WebSocket connection: the I/O shell around `DeliveryOrder`, frames in, frames out.
 
-Pubsub may reorder or drop events (Redis delivers at most once), so the connection keeps, per
-conversation, the last seq it delivered. A message that leaves a gap is held while the missing
-ones are read from the database — which already has them: a seq is taken under the
-conversation's row lock, held until commit, so when seq n is committed every seq below it is.
-A `sync` holds live messages the same way until its replay is out, so nothing arrives twice or
-out of order on one connection.
+The order in which messages go out (repeats dropped, early arrivals held, gaps filled from the
+database, live messages held during a `sync`) is decided by `kefu.domain.delivery.DeliveryOrder`,
+which does no I/O; this module reads and writes the socket, subscribes to pubsub, runs the
+database reads the order asks for, and closes the socket when its token is revoked.
 """
 
 from __future__ import annotations
@@ -15,18 +13,18 @@ import contextlib
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from kefu import errors
+from kefu.domain.delivery import Decision, Deliver, DeliveryOrder, FillGap
 from kefu.domain.models import Actor
+from kefu.domain.records import ack_frame, conversation_record
 from kefu.pubsub import Subscription
 from kefu.services.container import Services
 from kefu.services.events import agent_topic, agents_topic, app_topic, visitor_topic
-from kefu.services.records import ack_frame, conversation_record
 from kefu.transport.ws import frames as f
 
 log = logging.getLogger(__name__)
@@ -48,22 +46,12 @@ def error_frame(error: errors.KefuError, ref: str | None = None) -> dict[str, An
     return frame
 
 
-@dataclass(slots=True)
-class Cursor:
-    """What one connection has delivered of one conversation."""
-
-    seq: int | None = None
-    live_from: int | None = None  # this connection delivered live every seq in (live_from, seq]
-    pending: dict[int, bytes] = field(default_factory=dict)  # seq -> the message frame, serialised
-    holds: int = 0  # a sync or gap fill is running: live messages wait in `pending`
-    group: str | None = None
-
-
 class Connection:
     def __init__(self, ws: WebSocket, actor: Actor, services: Services) -> None:
         self.ws, self.actor, self.services = ws, actor, services
         self.out: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.cursors: dict[str, Cursor] = {}
+        self.order = DeliveryOrder()
+        self.groups: dict[str, str | None] = {}  # each conversation's group: a visitor's service status follows it
         self.started = False
         self.early: list[bytes] = []
         self.app_status: dict[str, Any] | None = None
@@ -108,14 +96,14 @@ class Connection:
         frame = orjson.loads(payload)
         kind = frame.get("type")
         if kind == "message":
-            self.deliver(frame["session_id"], frame["seq"], payload)
+            self.carry_out(self.order.live(frame["session_id"], frame["seq"], payload))
         elif kind == "conversation":
-            cursor = self.cursor(frame["session_id"], frame.get("last_seq"))
-            cursor.group = frame.get("group")
+            self.order.follow(frame["session_id"], frame.get("last_seq"))
+            self.groups[frame["session_id"]] = frame.get("group")
             self.emit(frame)
             self.emit_service_status()
         elif kind == "assigned":
-            self.cursor(frame["session_id"], frame.get("last_seq"))
+            self.order.follow(frame["session_id"], frame.get("last_seq"))
             self.emit(frame)
         elif kind == "service_status":
             self.app_status = frame
@@ -131,51 +119,23 @@ class Connection:
         else:
             self.emit(frame)
 
-    def cursor(self, session_id: str, last_seq: int | None = None) -> Cursor:
-        cursor = self.cursors.get(session_id)
-        if cursor is None:
-            cursor = self.cursors[session_id] = Cursor(seq=last_seq, live_from=last_seq)
-        return cursor
+    def carry_out(self, decisions: list[Decision]) -> None:
+        """Send the frames the delivery order decided on; start the database reads it asked for."""
+        for decision in decisions:
+            if isinstance(decision, Deliver):
+                self.emit_raw(decision.frame)
+            else:
+                self.spawn(self.fill_gap(decision))
 
-    def deliver(self, session_id: str, seq: int, payload: bytes) -> None:
-        """Emit a live message in seq order: drop repeats, hold early arrivals, fill gaps from the database."""
-        cursor = self.cursor(session_id, seq - 1)
-        if cursor.seq is None:
-            cursor.seq = cursor.live_from = seq - 1
-        if seq <= cursor.seq:
-            return
-        cursor.pending[seq] = payload
-        if cursor.holds:
-            return
-        self.drain(cursor)
-        if cursor.pending:
-            self.spawn(self.fill_gap(session_id))
-
-    def drain(self, cursor: Cursor) -> None:
-        assert cursor.seq is not None
-        for seq in [s for s in cursor.pending if s <= cursor.seq]:
-            del cursor.pending[seq]
-        while (nxt := cursor.pending.pop(cursor.seq + 1, None)) is not None:
-            self.emit_raw(nxt)
-            cursor.seq += 1
-
-    async def fill_gap(self, session_id: str) -> None:
-        cursor = self.cursors[session_id]
-        cursor.holds += 1
+    async def fill_gap(self, gap: FillGap) -> None:
         try:
-            while cursor.pending and cursor.seq is not None:
-                first = min(cursor.pending)
-                if first > cursor.seq + 1:
-                    missing = await self.services.chat.missing(self.actor, session_id, cursor.seq, first)
-                    for message, frame in zip(missing, await self.services.chat.frames(missing), strict=True):
-                        if message.seq == cursor.seq + 1:
-                            self.emit(frame)
-                            cursor.seq = message.seq
-                    if cursor.seq + 1 < first:  # the database has no such seq: never wait on it again
-                        cursor.seq = first - 1
-                self.drain(cursor)
-        finally:
-            cursor.holds -= 1
+            chat = self.services.chat
+            missing = await chat.missing(self.actor, gap.session_id, gap.after_seq, gap.before_seq)
+            found = [(m.seq, orjson.dumps(frame)) for m, frame in zip(missing, await chat.frames(missing), strict=True)]
+        except BaseException:
+            self.order.fill_failed(gap.session_id)
+            raise
+        self.carry_out(self.order.filled(gap.session_id, found))
 
     def derived_status(self) -> str | None:
         """A visitor's service status: that of the group of their open chat, else of the whole app."""
@@ -183,9 +143,9 @@ class Connection:
             return None
         status = self.app_status.get("status")
         groups = self.app_status.get("groups") or {}
-        for cursor in self.cursors.values():
-            if cursor.group in groups:
-                status = groups[cursor.group]
+        for group in self.groups.values():
+            if group in groups:
+                status = groups[group]
         return None if status is None else str(status)
 
     def emit_service_status(self) -> None:
@@ -225,7 +185,8 @@ class Connection:
         for conv in convs:
             place = await services.routing.queue_place(conv)
             listed.append(conversation_record(conv, None, *(place or (None, None))) | profiles.get(conv.session_id, {}))
-            self.cursors[conv.session_id] = Cursor(seq=conv.last_seq, live_from=conv.last_seq, group=conv.group)
+            self.order.follow(conv.session_id, conv.last_seq)
+            self.groups[conv.session_id] = conv.group
         frame: dict[str, Any] = {"type": "ready", "conversations": listed}
         if self.actor.kind == "visitor":
             visitor = await services.auth.visitor_profile(self.actor)
@@ -303,10 +264,7 @@ class Connection:
                     return
             except Exception:
                 log.exception("frame %s failed", type(frame).__name__)
-                self.emit(
-                    error_frame(errors.KefuError("Something went wrong on our side; try again."), frame.ref)
-                    | {"code": "internal_error"}
-                )
+                self.emit(error_frame(errors.InternalError(), frame.ref))
 
     # --- frames from the client -----------------------------------------------------------------------
 
@@ -345,29 +303,21 @@ class Connection:
             case f.Transfer():
                 await chat.transfer(actor, frame.session_id, frame.to_agent_id, frame.to_group, frame.note)
             case f.Feedback():
-                if chat.bot_flow is None:
-                    raise errors.InvalidFrame(f"Message {frame.seq} is not a bot answer.")
                 await chat.bot_flow.feedback(actor, frame.session_id, frame.seq, frame.helpful)
             case _:
                 raise errors.UnknownFrameType(f"Unknown frame type '{kind}'.")
 
     async def sync(self, frame: f.Sync) -> None:
-        cursor = self.cursor(frame.session_id)
-        cursor.holds += 1
+        chat, session_id = self.services.chat, frame.session_id
+        self.order.sync_started(session_id)
         try:
-            messages, last_seq = await self.services.chat.sync(self.actor, frame.session_id, frame.after_seq)
-            # What this connection already delivered live is not sent again: one connection, each seq once.
-            live = (cursor.live_from, cursor.seq) if cursor.live_from is not None and cursor.seq is not None else (0, 0)
-            for message, replayed in zip(messages, await self.services.chat.frames(messages), strict=True):
-                if not live[0] < message.seq <= live[1]:
-                    self.emit(replayed)
-            if cursor.live_from is None:
-                cursor.live_from = last_seq
-            cursor.seq = max(cursor.seq or 0, last_seq)
-        finally:
-            cursor.holds -= 1
-        self.emit({"type": "synced", "ref": frame.ref, "session_id": frame.session_id, "last_seq": last_seq})
-        if not cursor.holds:
-            self.drain(cursor)
-            if cursor.pending:
-                self.spawn(self.fill_gap(frame.session_id))
+            messages, last_seq = await chat.sync(self.actor, session_id, frame.after_seq)
+            replay = [
+                (m.seq, orjson.dumps(replayed))
+                for m, replayed in zip(messages, await chat.frames(messages), strict=True)
+            ]
+        except BaseException:
+            self.carry_out(self.order.sync_failed(session_id))
+            raise
+        synced = {"type": "synced", "ref": frame.ref, "session_id": session_id, "last_seq": last_seq}
+        self.carry_out(self.order.sync_finished(session_id, replay, last_seq, orjson.dumps(synced)))

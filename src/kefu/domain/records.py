@@ -1,4 +1,4 @@
-"""The contract's JSON shapes (protocol §3, §4) built from domain records."""
+"""The contract's JSON shapes (protocol §3, §4) from domain records, shared by services, webhooks, transport."""
 
 from __future__ import annotations
 

@@ -1,0 +1,155 @@
+"""The order in which one connection delivers each conversation's messages, with no I/O (Sans-I/O).
+
+Pubsub may drop, repeat or reorder `message` events (Redis delivers at most once), so a
+connection cannot simply forward them. `DeliveryOrder` keeps, per conversation, the last seq the
+connection delivered and decides what each event calls for: deliver the frame, drop a repeat,
+hold an early arrival, or read the missing seqs from the database — which already has them: a
+seq is taken under the conversation's row lock, held until commit, so when seq n is committed
+every seq below it is. A `sync` holds live messages the same way until its replay is out, so on
+one connection each seq goes out once, and the live stream goes out in seq order without gaps.
+
+Like python-websockets' protocol object, it only takes events in (`live`, `sync_started`,
+`sync_finished`, `filled`, …) and gives decisions out (`Deliver` a frame; `FillGap`: read these
+seqs and report them with `filled`). `transport/ws/connection.py` is the I/O shell around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Write this frame to the client."""
+
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FillGap:
+    """Read the conversation's messages with after_seq < seq < before_seq, then report them with `filled`."""
+
+    session_id: str
+    after_seq: int
+    before_seq: int
+
+
+Decision = Deliver | FillGap
+
+
+@dataclass(slots=True)
+class _Cursor:
+    """What the connection has delivered of one conversation."""
+
+    seq: int | None = None  # the last seq delivered; None until a live message or a sync says where to start
+    live_from: int | None = None  # every seq in (live_from, seq] went out already: a sync does not replay them
+    pending: dict[int, bytes] = field(default_factory=dict)  # early arrivals, by seq, waiting for the ones before
+    holds: int = 0  # syncs and the gap fill in flight: live messages wait in `pending` until none is left
+    filling: int | None = None  # the before_seq of the gap fill in flight (one at a time)
+
+
+class DeliveryOrder:
+    """Per conversation, which message frames one connection sends, and when."""
+
+    def __init__(self) -> None:
+        self._cursors: dict[str, _Cursor] = {}
+
+    def __repr__(self) -> str:
+        return f"DeliveryOrder({self._cursors!r})"
+
+    def follow(self, session_id: str, last_seq: int | None) -> None:
+        """Deliver a conversation's messages after `last_seq` (told in `ready`, `conversation`, `assigned`).
+
+        A conversation already followed stays where it is: its cursor knows more than an event that may be late.
+        """
+        if session_id not in self._cursors:
+            self._cursors[session_id] = _Cursor(seq=last_seq, live_from=last_seq)
+
+    def live(self, session_id: str, seq: int, frame: bytes) -> list[Decision]:
+        """A `message` event from pubsub: deliver it, or what it completes; drop a repeat; hold an early one."""
+        cursor = self._cursors.setdefault(session_id, _Cursor())
+        if cursor.seq is not None and seq <= cursor.seq:
+            return []
+        cursor.pending[seq] = frame
+        if cursor.holds:
+            return []
+        return self._flush(session_id, cursor)
+
+    def sync_started(self, session_id: str) -> None:
+        """The client asked to `sync`: hold live messages until `sync_finished` (or `sync_failed`)."""
+        self._cursors.setdefault(session_id, _Cursor()).holds += 1
+
+    def sync_finished(
+        self, session_id: str, replay: Sequence[tuple[int, bytes]], last_seq: int, synced: bytes
+    ) -> list[Decision]:
+        """The sync read `replay` (seq and frame, in seq order) up to `last_seq`: what to send, `synced` included.
+
+        What this connection delivered already is not sent again: one connection, each seq once.
+        """
+        cursor = self._cursors[session_id]
+        sent = range(0)
+        if cursor.live_from is not None and cursor.seq is not None:
+            sent = range(cursor.live_from + 1, cursor.seq + 1)
+        out: list[Decision] = [Deliver(frame) for seq, frame in replay if seq not in sent]
+        if cursor.live_from is None:
+            cursor.live_from = last_seq
+        cursor.seq = max(cursor.seq or 0, last_seq)
+        out.append(Deliver(synced))
+        return out + self._release(session_id, cursor)
+
+    def sync_failed(self, session_id: str) -> list[Decision]:
+        """The sync's read failed: nothing was replayed; the live messages it held go out."""
+        return self._release(session_id, self._cursors[session_id])
+
+    def filled(self, session_id: str, found: Sequence[tuple[int, bytes]]) -> list[Decision]:
+        """What the database holds of the gap (seq and frame, in seq order): deliver it, then what it unblocks."""
+        cursor = self._cursors[session_id]
+        assert cursor.seq is not None and cursor.filling is not None, "filled() without a FillGap in flight"
+        out: list[Decision] = []
+        for seq, frame in found:
+            if seq == cursor.seq + 1:  # a sync meanwhile may have sent it, and moved the cursor past it
+                out.append(Deliver(frame))
+                cursor.seq = seq
+        if cursor.seq + 1 < cursor.filling:  # the database has no such seq: never wait on it again
+            cursor.seq = cursor.filling - 1
+        out += self._drain(cursor)
+        if cursor.pending:
+            cursor.filling = min(cursor.pending)
+            return [*out, FillGap(session_id, cursor.seq, cursor.filling)]
+        cursor.filling = None
+        return out + self._release(session_id, cursor)
+
+    def fill_failed(self, session_id: str) -> None:
+        """The gap's read failed: the held messages wait for the next live message (or a sync) to try again."""
+        cursor = self._cursors[session_id]
+        cursor.filling = None
+        cursor.holds -= 1
+
+    def _release(self, session_id: str, cursor: _Cursor) -> list[Decision]:
+        cursor.holds -= 1
+        return [] if cursor.holds else self._flush(session_id, cursor)
+
+    def _flush(self, session_id: str, cursor: _Cursor) -> list[Decision]:
+        """Nothing holds the conversation: deliver what is in order, and fill the gap before the rest."""
+        if not cursor.pending:
+            return []
+        if cursor.seq is None:  # first word of this conversation: start just before the earliest message seen
+            cursor.seq = cursor.live_from = min(cursor.pending) - 1
+        out = self._drain(cursor)
+        if cursor.pending:
+            cursor.holds += 1
+            cursor.filling = min(cursor.pending)
+            out.append(FillGap(session_id, cursor.seq, cursor.filling))
+        return out
+
+    @staticmethod
+    def _drain(cursor: _Cursor) -> list[Decision]:
+        assert cursor.seq is not None
+        for seq in [s for s in cursor.pending if s <= cursor.seq]:
+            del cursor.pending[seq]
+        out: list[Decision] = []
+        while (frame := cursor.pending.pop(cursor.seq + 1, None)) is not None:
+            out.append(Deliver(frame))
+            cursor.seq += 1
+        return out
