@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kefu.bot.encoders import Kind, SentenceEncoder, Vectors
+from kefu.bot.handoff import question_key
 from kefu.bot.text import Analyzer, char_pairs, idf, normalise, unique
 
 BM25_K1 = 1.2
@@ -223,6 +224,9 @@ class KbIndex:
     pair_idf: dict[str, float]
     unseen_idf: float
     tables: Tables
+    # Each wording of exactly one article (its question_key: script, width, case, spaces and punctuation folded)
+    # → that article's position. A wording two articles share is left out: it says nothing about which one.
+    own_wordings: dict[str, int] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -276,4 +280,16 @@ def build_index(
         pair_idf={p: idf(df, n) for p, df in pair_df.items()},
         unseen_idf=idf(0, n),
         tables=tables,
+        own_wordings=own_wordings(articles),
     )
+
+
+def own_wordings(articles: Sequence[KbArticle]) -> dict[str, int]:
+    """Each article's question and similar questions, reduced by `question_key`, where only one article has it."""
+    owners: dict[str, set[int]] = {}
+    for position, article in enumerate(articles):
+        for phrasing in article.phrasings():
+            key = question_key(phrasing)
+            if key:
+                owners.setdefault(key, set()).add(position)
+    return {key: next(iter(found)) for key, found in owners.items() if len(found) == 1}
