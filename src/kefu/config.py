@@ -38,6 +38,11 @@ class Settings(BaseSettings):
         ge=0,
         description="how long a question waits for an app's first index on this node before the bot hands off",
     )
+    bot_edit_wait_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long an article edit waits for this node's new index (the next question is answered from it)",
+    )
     webhook_max_backoff: float = Field(default=300.0, description="longest wait between two delivery attempts, s")
     webhook_allow_private: bool = Field(default=False, description="allow webhook URLs on loopback/private nets")
     webhook_timeout_s: float = 10.0

@@ -159,7 +159,9 @@ async def seeded(db_url: str, tmp_path: Path) -> AsyncIterator[Seeded]:
     overrides: dict[str, Any] = {"upload_dir": str(tmp_path / "uploads"), "webhook_allow_private": True}
     async with running_node(db_url, **overrides) as node:
         credentials, spare_agent_token, ids = await seed(node)
-    yield Seeded(Settings(db=db_url, rate_limits="off", **overrides), credentials, spare_agent_token, ids)
+    # article edits do not wait for the bot's new index: thousands of fuzzed edits would each wait for it
+    settings = Settings(db=db_url, rate_limits="off", bot_edit_wait_s=0, **overrides)
+    yield Seeded(settings, credentials, spare_agent_token, ids)
 
 
 def error_shape(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> bool | None:
