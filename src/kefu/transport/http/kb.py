@@ -79,12 +79,18 @@ class SimilarIn(BaseModel):
     )
 
 
+class WordingOut(BaseModel):
+    question: str = Field(description="a wording as the visitor first typed it")
+    count: int = Field(description="the group's conversations that asked it so (normalised)")
+
+
 class GapOut(BaseModel):
     question: str = Field(description="one of the group's own wordings (its most frequent)")
     count: int = Field(description="the group's conversations (= len(session_ids))")
     session_ids: list[str] = Field(description="oldest question first")
     article_id: str | None = Field(description="the closest article now, or null")
     confidence: float | None = Field(description="the bot's confidence in that article now, or null")
+    wordings: list[WordingOut] = Field(description="the group's wordings, most frequent first (`question` first)")
 
 
 class GapsOut(BaseModel):
@@ -226,6 +232,7 @@ async def list_gaps(
                 session_ids=g.session_ids,
                 article_id=g.article_id,
                 confidence=g.confidence,
+                wordings=[WordingOut(question=w.question, count=w.count) for w in g.wordings],
             )
             for g in groups
         ]

@@ -27,10 +27,12 @@ export const S = {
   shownProfile: null, // the profile the visitor panel was last drawn from
   archiveNotes: [], // the notes of the archive record shown read-only
   historyFor: null, // whose other conversations the visitor panel is loading
+  taught: new Map(), // 'session_id:seq' -> the article a handed-off question was added to (chats/teach.js)
   agents: null, // the app's agents (admins only; GET /agents), for names and the transfer list
   names: new Map(), // agent_id -> name, as frames and notes mention colleagues
   dashboard: { from: null, to: null, data: null, roi: { perChat: 15, monthly: 8000, revenue: 0 } },
-  admin: { groups: [], kbCursors: [null], webhook: null }, // the admin pages' groups, KB page cursors, open webhook log
+  // the admin pages' groups, KB page cursors, open webhook log, the gaps page's date range (yyyy-mm-dd, '' = open)
+  admin: { groups: [], kbCursors: [null], webhook: null, gaps: { from: '', to: '' } },
 };
 
 export const isAdmin = () => S.me && S.me.role === 'admin';
