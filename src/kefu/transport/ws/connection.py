@@ -35,6 +35,7 @@ CLOSE_SLOW_CONSUMER = 1013  # "try again later": the client reconnects and syncs
 CLOSE_UNAUTHORIZED = 4401  # no valid token, or the actor is gone: sign in (visitors: a new session) again
 CLOSE_FORBIDDEN = 4403  # a visitor socket from an origin the app does not allow
 CLOSE_IDLE = 4408  # no frame from the client, not even a ping, for `ws_idle_timeout_s`
+CLOSE_RIGHTS_CHANGED = 4409  # the agent's role or groups changed: reconnect (same token) to act with the new ones
 
 
 def error_frame(error: errors.KefuError, ref: str | None = None) -> dict[str, Any]:
@@ -113,11 +114,17 @@ class Connection:
             if mine or self.actor.token_epoch < frame.get("epoch_below", -1):
                 self.emit(error_frame(errors.Unauthorized("This token was revoked; sign in again.")))
                 self.close_after_queued(CLOSE_UNAUTHORIZED, "token revoked")
+        elif kind == "rights_changed":
+            self.close_for_new_rights()
         elif kind in ("typing", "read"):
             if frame.pop("_origin", None) != self.connection_id:
                 self.emit(frame)
         else:
             self.emit(frame)
+
+    def close_for_new_rights(self) -> None:
+        self.emit(error_frame(errors.RightsChanged("Your role or groups changed; reconnect to continue.")))
+        self.close_after_queued(CLOSE_RIGHTS_CHANGED, errors.RightsChanged.code)
 
     def carry_out(self, decisions: list[Decision]) -> None:
         """Send the frames the delivery order decided on; start the database reads it asked for."""
@@ -197,6 +204,8 @@ class Connection:
             agent = await services.auth.agent_profile(self.actor)
             agent["status"] = await services.presence.shown_status(self.actor.actor_id)
             frame["you"] = agent
+            if agent["role"] != self.actor.role:  # changed between the handshake and the subscription
+                self.close_for_new_rights()
         return frame
 
     async def run(self) -> None:
