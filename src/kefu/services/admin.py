@@ -51,11 +51,11 @@ class AdminService:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db, self.clock = db, clock
 
-    async def rate_limits_of(self, app_id: str) -> dict[str, int]:
-        """An app's own limit counts (empty for an app that does not exist: the defaults hold)."""
+    async def rate_limits_of(self, app_id: str) -> dict[str, int] | None:
+        """An app's own limit counts; None when there is no such app."""
         async with self.db.read() as tx:
             app = await app_store.get_app(tx, app_id)
-        return app.settings.rate_limits if app else {}
+        return app.settings.rate_limits if app else None
 
     async def demo_app(self) -> App | None:
         """The app `kefu demo` made in this database, if it made one (the demo page serves its widget)."""

@@ -154,7 +154,7 @@ class AppUpdateIn(Body):
         max_length=20,
         description="counts to change: logins_per_ip_per_minute, failed_logins_before_lockout, "
         "failed_logins_per_account_per_hour, visitor_sessions_per_ip_per_minute, messages_per_sender_per_minute, "
-        "uploads_per_uploader_per_hour",
+        "chats_per_visitor_per_hour, uploads_per_uploader_per_hour",
     )
 
 

@@ -298,6 +298,7 @@ class Connection:
             case f.Sync():
                 await self.sync(frame)
             case f.OpenChat():
+                await self.services.limits.chat_opened(actor.app_id, actor.actor_id)
                 await chat.open_chat(actor, frame.context, frame.group, frame.channel)
             case f.Typing():
                 await chat.signal(actor, frame.session_id, "typing", origin=self.connection_id)
