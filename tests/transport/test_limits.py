@@ -143,3 +143,36 @@ async def test_uploads_per_uploader_are_limited_and_a_refused_one_keeps_nothing(
 
 def stored_files(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file()}
+
+
+async def test_typing_and_read_floods_reach_the_other_side_once_and_chats_per_visitor_are_limited(
+    sqlite_url: str,
+) -> None:
+    """Issue 20: one visitor opened 200 chats and sent 3,000 typing frames, each passed to the agents."""
+    async with running_node(sqlite_url, rate_limits="on") as node:
+        app = await node.create_app()
+        headers = {"Authorization": f"Bearer {app.api_key}"}
+        limits = {"rate_limits": {"chats_per_visitor_per_hour": 3}}
+        assert (await node.http.put(f"/api/v1/apps/{app.app_id}", json=limits, headers=headers)).status_code == 200
+        agent = await node.agent(app, app.admin_email)
+        visitor = await node.visitor(app)
+        sid = (await visitor.open_chat())["session_id"]
+        await agent.expect("assigned", session_id=sid)
+        ack = await visitor.text(sid, "hello")
+        for _ in range(300):
+            await visitor.send("typing", session_id=sid)
+            await visitor.send("read", session_id=sid, seq=ack["seq"])
+        await visitor.ping()  # every frame above was handled
+        await agent.ping()  # and whatever they published reached the agent's socket before this pong
+        got = [f["type"] for f in agent.seen if f.get("type") in ("typing", "read")]
+        assert sorted(got) == ["read", "typing"], got
+        await visitor.text(sid, "one more")
+        await visitor.send("typing", session_id=sid)  # a message ends the typing: the next one goes out at once
+        assert (await agent.expect("typing", session_id=sid))["sender"] == "user"
+
+        await visitor.open_chat()
+        await visitor.open_chat()
+        await visitor.send("open_chat", ref="4th")
+        refused = await visitor.expect("error", ref="4th")
+        assert refused["code"] == "rate_limited" and refused["retry_after"] >= 1
+        await visitor.ping()

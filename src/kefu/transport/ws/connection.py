@@ -22,6 +22,7 @@ from kefu import errors
 from kefu.domain.delivery import Decision, Deliver, DeliveryOrder, FillGap
 from kefu.domain.models import Actor
 from kefu.domain.records import ack_frame, conversation_record
+from kefu.domain.signals import SignalThrottle
 from kefu.pubsub import Subscription
 from kefu.services.container import Services
 from kefu.services.events import agent_topic, agents_topic, app_topic, visitor_topic
@@ -60,6 +61,7 @@ class Connection:
         self.closing: tuple[int, str] | None = None  # the close code and reason, once the socket is to be closed
         self._tasks: set[asyncio.Task[None]] = set()
         self.connection_id = secrets.token_hex(8)
+        self.signals = SignalThrottle()  # typing and read frames that say nothing new are dropped
 
     # --- out --------------------------------------------------------------------------------------
 
@@ -294,6 +296,7 @@ class Connection:
                     actor, frame.session_id, frame.client_msg_id, frame.msg_type, frame.content, frame.attachment_id
                 )
                 self.emit(ack_frame(result.message, frame.ref))
+                self.signals.message_sent(frame.session_id)
                 self.services.telemetry.observe_send(time.perf_counter() - started)
             case f.Sync():
                 await self.sync(frame)
@@ -301,9 +304,12 @@ class Connection:
                 await self.services.limits.chat_opened(actor.app_id, actor.actor_id)
                 await chat.open_chat(actor, frame.context, frame.group, frame.channel)
             case f.Typing():
-                await chat.signal(actor, frame.session_id, "typing", origin=self.connection_id)
+                if self.signals.pass_typing(frame.session_id, self.services.clock.now().timestamp()):
+                    await chat.signal(actor, frame.session_id, "typing", origin=self.connection_id)
             case f.Read():
-                await chat.signal(actor, frame.session_id, "read", frame.seq, self.connection_id)
+                if self.signals.pass_read(frame.session_id, frame.seq):
+                    await chat.signal(actor, frame.session_id, "read", frame.seq, self.connection_id)
+                    self.signals.read_sent(frame.session_id, frame.seq)
             case f.RequestHuman():
                 await chat.request_human(actor, frame.session_id)
             case f.Close():
