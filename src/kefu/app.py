@@ -46,6 +46,7 @@ from kefu.transport.http import notes as note_routes
 from kefu.transport.http import stats as stats_routes
 from kefu.transport.http import uploads as upload_routes
 from kefu.transport.http import webhooks as webhook_routes
+from kefu.transport.http.body_limit import BodyLimit
 from kefu.transport.http.cors import WidgetCors
 from kefu.transport.ws import endpoints as ws_endpoints
 from kefu.uploads import LocalFileStore
@@ -135,6 +136,7 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
     app.state.services = services
     http_errors.install(app)
     app.add_middleware(WidgetCors)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for router in (identity.router, conversations.router, service.router, admin.router):
         app.include_router(router, prefix="/api/v1")
     for router in (
