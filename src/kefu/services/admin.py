@@ -396,13 +396,17 @@ def group_view(row: Any) -> dict[str, Any]:
 
 
 def check_origin(origin: str) -> str:
-    """`*` or `scheme://host[:port]`, as browsers send it in the Origin header."""
+    """`*` (any site), `scheme://host[:port]` as browsers send it in the Origin header, or `scheme://*.host[:port]`
+    (any subdomain of host); a `*` anywhere else is refused rather than compared literally."""
     origin = origin.strip().rstrip("/")
     if origin == "*":
         return origin
     parts = urlsplit(origin)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query or parts.fragment:
         raise errors.BadRequest(f"'{origin}' is not an origin such as https://shop.example.com.")
+    wildcard = parts.netloc.startswith("*.")
+    if "*" in (parts.netloc[2:] if wildcard else parts.netloc) or (wildcard and "." not in parts.netloc[2:]):
+        raise errors.BadRequest(f"'{origin}': use '*' alone (any site) or 'https://*.shop.com' (any subdomain).")
     return origin
 
 
