@@ -37,7 +37,7 @@ from kefu.storage import Database
 from kefu.storage.migrate import migrate
 from kefu.storage.writer import MessageWriter
 from kefu.transport.http import account as account_routes
-from kefu.transport.http import admin, conversations, identity, service, web
+from kefu.transport.http import admin, api_docs, conversations, identity, service, web
 from kefu.transport.http import api_keys as api_key_routes
 from kefu.transport.http import canned as canned_routes
 from kefu.transport.http import errors as http_errors
@@ -132,6 +132,8 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
         version=__version__,
         description="Self-hosted online customer service: the public HTTP API (protocol v1).",
         lifespan=lifespan,
+        docs_url=None,  # off unless KEFU_API_DOCS=on, and then from local files (transport/http/api_docs.py)
+        redoc_url=None,
     )
     app.state.services = services
     http_errors.install(app)
@@ -152,6 +154,8 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
         app.include_router(router, prefix="/api/v1")
     app.include_router(ws_endpoints.router)
     app.include_router(web.router)
+    if settings.api_docs_enabled:
+        api_docs.install(app)
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics() -> str:

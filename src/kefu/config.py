@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(default=False, description="allow webhook URLs on loopback/private nets")
     webhook_timeout_s: float = 10.0
     rate_limits: str = "on"
+    api_docs: str = Field(default="off", description="`on` serves /docs and /redoc (from local files)")
     log_level: str = "info"
 
     @field_validator("db")
@@ -53,6 +54,10 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite:", "postgresql:", "postgres:", "postgresql+asyncpg:", "sqlite+aiosqlite:")):
             raise ValueError(f"KEFU_DB '{value}' is not a sqlite:/// or postgresql:// URL")
         return value
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        return self.api_docs.lower() in {"on", "true", "1", "yes"}
 
     @property
     def rate_limits_enabled(self) -> bool:
