@@ -6,7 +6,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from kefu import __version__
@@ -48,6 +48,7 @@ from kefu.transport.http import uploads as upload_routes
 from kefu.transport.http import webhooks as webhook_routes
 from kefu.transport.http.body_limit import BodyLimit
 from kefu.transport.http.cors import WidgetCors
+from kefu.transport.http.ops import require_metrics_token
 from kefu.transport.ws import endpoints as ws_endpoints
 from kefu.uploads import LocalFileStore
 from kefu.webhooks.service import WebhookService
@@ -157,9 +158,14 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
     if settings.api_docs_enabled:
         api_docs.install(app)
 
-    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
-    async def metrics() -> str:
-        """Prometheus text format: sockets, messages, queues, agents, send latency, webhook backlog."""
+    @app.get(
+        "/metrics", tags=["ops"], response_class=PlainTextResponse, responses=http_errors.error_responses(401, 404)
+    )
+    async def metrics(request: Request) -> str:
+        """Prometheus text format: sockets, messages, queues, agents, send latency, webhook backlog.
+
+        Takes `Authorization: Bearer <KEFU_METRICS_TOKEN>`; off (404) when no token is set."""
+        require_metrics_token(settings.metrics_token, request)
         return await services.telemetry.render(services.chat.writer.written)
 
     @app.get("/healthz", tags=["ops"])

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(default=False, description="allow webhook URLs on loopback/private nets")
     webhook_timeout_s: float = 10.0
     rate_limits: str = "on"
+    metrics_token: str | None = Field(
+        default=None, description="the bearer token /metrics requires; unset: /metrics is off (404)"
+    )
     api_docs: str = Field(default="off", description="`on` serves /docs and /redoc (from local files)")
     log_level: str = "info"
 
