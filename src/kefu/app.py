@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from kefu import __version__
@@ -55,6 +56,10 @@ from kefu.webhooks.service import WebhookService
 from kefu.webhooks.worker import WebhookWorker
 
 log = logging.getLogger(__name__)
+METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+    **http_errors.error_responses(401, 404),
+}
 
 
 def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSub | None = None) -> Services:
@@ -158,15 +163,13 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
     if settings.api_docs_enabled:
         api_docs.install(app)
 
-    @app.get(
-        "/metrics", tags=["ops"], response_class=PlainTextResponse, responses=http_errors.error_responses(401, 404)
-    )
-    async def metrics(request: Request) -> str:
+    @app.get("/metrics", tags=["ops"], response_class=Response, responses=METRICS_RESPONSES)
+    async def metrics(request: Request) -> PlainTextResponse:
         """Prometheus text format: sockets, messages, queues, agents, send latency, webhook backlog.
 
         Takes `Authorization: Bearer <KEFU_METRICS_TOKEN>`; off (404) when no token is set."""
         require_metrics_token(settings.metrics_token, request)
-        return await services.telemetry.render(services.chat.writer.written)
+        return PlainTextResponse(await services.telemetry.render(services.chat.writer.written))
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from kefu import errors
-from kefu.services.limits import Limiter, LimitSettings, MemoryCounter
+from kefu.services.limits import Limiter, LimitSettings, MemoryCounter, RedisCounter
 
 
 class Clock:
@@ -77,3 +79,21 @@ async def test_failures_past_the_allowance_delay_unknown_addresses_ever_longer_n
     await limiter.before_login("10.9.9.9", app, owner)  # the known address is never held up
     clock.now += 300
     await limiter.before_login("10.5.5.5", app, owner)  # a new address after the longest delay
+
+
+@pytest.mark.redis
+async def test_holds_in_redis_last_their_time_and_are_seen_by_every_node() -> None:
+    from tests.conftest import REDIS_URL
+
+    assert REDIS_URL is not None
+    first, second = RedisCounter(REDIS_URL), RedisCounter(REDIS_URL)
+    key = f"test-hold:{uuid.uuid4().hex}"
+    try:
+        assert await first.held(key) == 0
+        await first.hold(key, 30)
+        assert 29 < await second.held(key) <= 30
+        await first.hold(key, 0.05)  # a new hold replaces the old one
+        assert 0 < await second.held(key) <= 0.05
+    finally:
+        await first.close()
+        await second.close()
