@@ -23,7 +23,9 @@ class Settings(BaseSettings):
     visitor_token_ttl_s: int = 7 * 24 * 3600
     max_frame_bytes: int = 64 * 1024
     max_body_bytes: int = Field(
-        default=1024 * 1024, ge=1024, description="the largest request body, bytes (uploads and imports have their own)"
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="the largest request body, bytes (uploads and imports have their own)",
     )
     max_message_chars: int = 5000
     max_context_chars: int = 20000

@@ -5,8 +5,9 @@ parsed, and an upload without `Content-Length` was written out in full (400 MB t
 file) before its 413. Here each chunk is counted as it arrives, and the request is refused with
 `413 too_large` as soon as it passes the limit (at once when a declared `Content-Length` does).
 
-The limit is `KEFU_MAX_BODY_BYTES` (1 MiB); an endpoint that takes files raises it for its own
-request with `allow_body` before it reads the body (uploads: the app's size limit; imports: 10 MiB).
+The limit is `KEFU_MAX_BODY_BYTES` (2 MiB, room for the largest knowledge-base article); an
+endpoint that takes files raises it for its own request with `allow_body` before it reads the body
+(uploads: the app's size limit; imports: 10 MiB).
 """
 
 from __future__ import annotations
