@@ -71,6 +71,14 @@ class TagsUnverified(Unauthorized):
     code = "tags_unverified"
 
 
+class RightsChanged(KefuError):
+    """An agent's role or groups changed: the socket closes (4409) and reconnects with the new rights."""
+
+    code = "rights_changed"
+    status = 409
+    recoverable = False
+
+
 class Forbidden(KefuError):
     code = "forbidden"
     status = 403

@@ -48,6 +48,48 @@ async def test_repeated_failures_lock_the_account_from_that_address_only(sqlite_
         assert (await node.http.post("/api/v1/auth/login", json=right)).status_code == 429
 
 
+async def test_a_thousand_wrong_passwords_from_many_addresses_do_not_lock_the_owner_out(sqlite_url: str) -> None:
+    """Issue 20: 50 failures from anywhere locked the account everywhere for the rest of the hour. Now they start
+    growing delays for addresses the account never signed in from; the owner's own address is not held up."""
+    async with running_node(sqlite_url, rate_limits="on") as node:
+        app = await node.create_app()
+        right = {"app_id": app.app_id, "email": app.admin_email, "password": PASSWORD}
+        wrong = {**right, "password": "not-the-password"}
+        base = f"http://127.0.0.1:{node.port}"
+        allowance = {"rate_limits": {"failed_logins_per_account_per_hour": 10}}  # fewer slow password checks
+        headers = {"Authorization": f"Bearer {app.api_key}"}
+        assert (await node.http.put(f"/api/v1/apps/{app.app_id}", json=allowance, headers=headers)).status_code == 200
+
+        def client(address: str) -> httpx.AsyncClient:
+            transport = httpx.AsyncHTTPTransport(local_address=address)
+            return httpx.AsyncClient(base_url=base, transport=transport, timeout=60)
+
+        async with client("127.0.0.200") as owner:
+            assert (await owner.post("/api/v1/auth/login", json=right)).status_code == 200  # the owner's usual place
+
+            async def attacker(n: int) -> list[int]:
+                async with client(f"127.0.1.{n}") as c:
+                    return [(await c.post("/api/v1/auth/login", json=wrong)).status_code for _ in range(20)]
+
+            statuses = []
+            for wave in range(10):  # 50 addresses, 5 at a time, 20 attempts each
+                for codes in await asyncio.gather(*(attacker(n) for n in range(wave * 5 + 1, wave * 5 + 6))):
+                    statuses += codes
+            assert len(statuses) == 1000 and set(statuses) == {401, 429}
+            # The allowance of 10, the attempts already past the check when it ran out, then a guess per delay.
+            assert statuses.count(401) <= 25
+
+            r = await owner.post("/api/v1/auth/login", json=right)
+            assert r.status_code == 200, r.text
+        async with client("127.0.0.201") as new_place:  # a new address waits out the delay, minutes not the hour
+            r = await new_place.post("/api/v1/auth/login", json=right)
+            assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 300, r.text
+    report(
+        f"spread-out guessing: 1,000 wrong passwords from 50 addresses, {statuses.count(401)} checked; the owner"
+        " still signed in from a known address at once, a new address was asked to wait at most 5 minutes"
+    )
+
+
 async def test_a_visitor_flooding_messages_is_told_to_wait_and_nothing_extra_is_stored(sqlite_url: str) -> None:
     async with running_node(sqlite_url, rate_limits="on") as node:
         app = await node.create_app()
@@ -101,3 +143,36 @@ async def test_uploads_per_uploader_are_limited_and_a_refused_one_keeps_nothing(
 
 def stored_files(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file()}
+
+
+async def test_typing_and_read_floods_reach_the_other_side_once_and_chats_per_visitor_are_limited(
+    sqlite_url: str,
+) -> None:
+    """Issue 20: one visitor opened 200 chats and sent 3,000 typing frames, each passed to the agents."""
+    async with running_node(sqlite_url, rate_limits="on") as node:
+        app = await node.create_app()
+        headers = {"Authorization": f"Bearer {app.api_key}"}
+        limits = {"rate_limits": {"chats_per_visitor_per_hour": 3}}
+        assert (await node.http.put(f"/api/v1/apps/{app.app_id}", json=limits, headers=headers)).status_code == 200
+        agent = await node.agent(app, app.admin_email)
+        visitor = await node.visitor(app)
+        sid = (await visitor.open_chat())["session_id"]
+        await agent.expect("assigned", session_id=sid)
+        ack = await visitor.text(sid, "hello")
+        for _ in range(300):
+            await visitor.send("typing", session_id=sid)
+            await visitor.send("read", session_id=sid, seq=ack["seq"])
+        await visitor.ping()  # every frame above was handled
+        await agent.ping()  # and whatever they published reached the agent's socket before this pong
+        got = [f["type"] for f in agent.seen if f.get("type") in ("typing", "read")]
+        assert sorted(got) == ["read", "typing"], got
+        await visitor.text(sid, "one more")
+        await visitor.send("typing", session_id=sid)  # a message ends the typing: the next one goes out at once
+        assert (await agent.expect("typing", session_id=sid))["sender"] == "user"
+
+        await visitor.open_chat()
+        await visitor.open_chat()
+        await visitor.send("open_chat", ref="4th")
+        refused = await visitor.expect("error", ref="4th")
+        assert refused["code"] == "rate_limited" and refused["retry_after"] >= 1
+        await visitor.ping()

@@ -23,6 +23,7 @@ from kefu.domain.clock import FakeClock
 from tests.helpers import Client, Node, running_node
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+METRICS_TOKEN = "scrape-token-for-tests"
 KB = orjson.loads((Path(__file__).parent.parent / "data" / "kb_shop.json").read_bytes())
 
 
@@ -149,13 +150,33 @@ async def test_canned_responses_for_the_app_and_for_one_agent(node: Node) -> Non
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
 
 
-async def test_prometheus_metrics_count_sockets_messages_queues_and_latency(node: Node) -> None:
+async def test_the_metrics_need_their_token_and_are_off_without_one(sqlite_url: str) -> None:
+    """Issue 20: /metrics was public and listed every tenant's app id."""
+    async with running_node(sqlite_url) as node:
+        r = await node.http.get("/metrics")
+        assert r.status_code == 404 and "KEFU_METRICS_TOKEN" in r.json()["error"]["message"]
+    async with running_node(sqlite_url, metrics_token="scrape-Secret-1") as node:
+        app = await node.create_app()
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {app.api_key}"}):
+            r = await node.http.get("/metrics", headers=headers)
+            assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", headers
+            assert app.app_id not in r.text
+        r = await node.http.get("/metrics", headers={"Authorization": "Bearer scrape-Secret-1"})
+        assert r.status_code == 200 and app.app_id in r.text
+
+
+async def test_prometheus_metrics_count_sockets_messages_queues_and_latency(db_url: str) -> None:
+    async with running_node(db_url, metrics_token=METRICS_TOKEN) as node:
+        await check_metrics(node)
+
+
+async def check_metrics(node: Node) -> None:
     app = await node.create_app()
     visitor = await node.visitor(app, "M1")
     sid = (await visitor.open_chat())["session_id"]  # nobody online: it waits in the queue
     for i in range(3):
         await visitor.text(sid, f"m{i}")
-    text = (await node.http.get("/metrics")).text
+    text = (await node.http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})).text
     lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
     assert lines['kefu_open_sockets{kind="visitor"}'] == "1"
     assert int(lines["kefu_messages_total"]) >= 3

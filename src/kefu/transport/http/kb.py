@@ -24,6 +24,7 @@ from kefu.bot.articles import (
 from kefu.domain.clock import parse_window
 from kefu.services.gaps import MAX_GROUPS
 from kefu.services.kb import article_record
+from kefu.transport.http.body_limit import allow_body
 from kefu.transport.http.deps import Admin, Curator, ServicesDep
 from kefu.transport.http.errors import error_responses
 
@@ -149,6 +150,7 @@ async def _import_body(request: Request) -> list[ArticleInput]:
     declared = int(request.headers.get("content-length") or 0)
     if declared > MAX_FILE_BYTES + 64 * 1024:
         raise ImportTooLarge(f"The import is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it.")
+    allow_body(request, MAX_FILE_BYTES + 64 * 1024)
     if content_type.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=10)
         try:
