@@ -27,6 +27,7 @@ from kefu.pubsub.base import Handler
 log = logging.getLogger(__name__)
 PREFIX = "kefu:"
 NODE_ID_BYTES = 16
+RESUBSCRIBE_MAX_DELAY_S = 1.0  # live delivery across nodes resumes within about this long of Redis's return
 
 
 class _RedisSubscription:
@@ -125,7 +126,7 @@ class RedisPubSub:
                 return
             except (RedisError, OSError):
                 await asyncio.sleep(delay)  # backing off while Redis is away
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RESUBSCRIBE_MAX_DELAY_S)
 
     async def close(self) -> None:
         if self._reader is not None:
