@@ -63,10 +63,11 @@ class Cluster:
         )
         return dict(json.loads(out.stdout))
 
-    async def start(self, count: int) -> list[int]:
-        ports = [free_port() for _ in range(count)]
+    async def start(self, count: int, ports: list[int] | None = None) -> list[int]:
+        """Start `count` nodes on free ports (or on `ports`: a killed node coming back), once they answer /healthz."""
+        ports = ports or [free_port() for _ in range(count)]
         for port in ports:
-            log = open(self.workdir / f"node-{port}.log", "wb")  # noqa: SIM115 - closed with the process
+            log = open(self.workdir / f"node-{port}.log", "ab")  # noqa: SIM115 - closed with the process
             self.procs[port] = subprocess.Popen(
                 [*KEFU, "serve", "--host", "127.0.0.1", "--port", str(port)],
                 env=self.env,
