@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import random
 import shutil
 import sys
@@ -57,6 +58,7 @@ class Soak:
         self.stopping = asyncio.Event()
         self.rng = random.Random(args.seed)
         self.t0 = 0.0
+        self.load_at_start = 0.0
 
     async def setup(self) -> None:
         email = "boss@example.com"
@@ -153,6 +155,7 @@ class Soak:
     async def run(self) -> dict[str, Any]:
         await self.setup()
         self.t0 = time.monotonic()
+        self.load_at_start = round(os.getloadavg()[0], 2)  # the machine is shared: say how busy it was
         talkers = [asyncio.create_task(self.talk(i, *pair)) for i, pair in enumerate(self.pairs)]
         end = self.t0 + self.args.minutes * 60
         for k in itertools.count(1):  # a fault at every multiple of --fault-every, none in the last 10 s
@@ -210,6 +213,7 @@ class Soak:
             "longest_send_wait_s": round(self.longest_wait, 2),
             "longest_no_ack_s": round(max(b - a for a, b in itertools.pairwise(times)), 2),
             "achieved_per_s": round(len(self.acked) / (self.args.minutes * 60), 1),
+            "loadavg_1m_start_end": [self.load_at_start, round(os.getloadavg()[0], 2)],
         }
 
     async def close(self) -> None:
