@@ -131,6 +131,7 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
         version=__version__,
         description="Self-hosted online customer service: the public HTTP API (protocol v1).",
         lifespan=lifespan,
+        responses=http_errors.error_responses(503),  # any route that needs the database, while it is unreachable
     )
     app.state.services = services
     http_errors.install(app)
