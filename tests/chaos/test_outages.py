@@ -74,9 +74,9 @@ async def live_again(visitor: Peer, agent: Peer, sid: str) -> None:
 
 async def outage(down: Callable[[], None], up: Callable[[], None], probe: Callable[[], Awaitable[None]]) -> float:
     """Take a server down for OUTAGE_S of traffic, bring it back; seconds until live delivery works again."""
-    down()
+    await asyncio.to_thread(down)  # pg_ctl waits for the server: off the loop, so the clients go on meanwhile
     await asyncio.sleep(OUTAGE_S)  # the outage's length: traffic goes on meanwhile
-    up()
+    await asyncio.to_thread(up)
     back = time.monotonic()
     await asyncio.wait_for(probe(), 30)
     return time.monotonic() - back
