@@ -140,6 +140,7 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
         lifespan=lifespan,
         docs_url=None,  # off unless KEFU_API_DOCS=on, and then from local files (transport/http/api_docs.py)
         redoc_url=None,
+        responses=http_errors.error_responses(503),  # any route that needs the database, while it is unreachable
     )
     app.state.services = services
     http_errors.install(app)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 
+from kefu import errors
 from kefu.storage import Database
 from kefu.storage import search as search_store
 
@@ -80,5 +81,7 @@ class SearchIndexer:
                     pass  # a full batch: more may be waiting
             except asyncio.CancelledError:
                 raise
+            except errors.Unavailable:  # logged once as an outage by the database: try again on the next wake
+                pass
             except Exception:  # the database went away for a moment, …: try again on the next wake
                 log.exception("search indexing pass failed")

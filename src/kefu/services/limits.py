@@ -10,11 +10,16 @@ What each limit defends (see docs/security.md):
 - messages per sender per minute: flooding a conversation or the archive; chats opened per visitor
   per hour: a visitor opening hundreds of chats, each offered to the agents;
 - uploads per uploader per hour: filling the disk.
+
+Across nodes the counters live in Redis. When Redis is unreachable the limits fail open to a count
+on each node (a sender spread over N nodes may then get up to N times a limit) rather than failing
+closed: chat, which needs only the database, goes on through a Redis outage.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,8 +27,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from kefu import errors
+from kefu.outages import OutageLog
+
+log = logging.getLogger(__name__)
+REDIS_TIMEOUT_S = 1.0  # a Redis that hangs rather than refuses holds a send up at most this long
+REDIS_RETRY_S = 1.0  # after a failure, count on this node this long before trying Redis again
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +145,48 @@ class MemoryCounter:
 
 
 class RedisCounter:
-    """The same windows in Redis (INCR + EXPIRE), so that every node counts together."""
+    """The same windows in Redis (INCR + EXPIRE), so that every node counts together.
 
-    def __init__(self, url: str) -> None:
-        self._client: aioredis.Redis = aioredis.Redis.from_url(url)
+    While Redis is unreachable it counts in a `MemoryCounter` of this node instead (fail open, logged as an
+    outage), trying Redis again every REDIS_RETRY_S; counts made meanwhile stay local.
+    """
+
+    def __init__(self, url: str, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._client: aioredis.Redis = aioredis.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
+        self.local = MemoryCounter()
+        self.outage = OutageLog(log, "Redis (abuse limits)", now=monotonic)
+        self._monotonic = monotonic
+        self._retry_at = 0.0
 
     async def add(self, key: str, window_s: int) -> tuple[int, float]:
+        if self._monotonic() >= self._retry_at:
+            try:
+                found = await self._add_in_redis(key, window_s)
+            except (RedisError, OSError) as exc:
+                self._fell_back(exc)
+            else:
+                self.outage.succeeded()
+                return found
+        return await self.local.add(key, window_s)
+
+    async def peek(self, key: str, window_s: int) -> tuple[int, float]:
+        if self._monotonic() >= self._retry_at:
+            try:
+                found = await self._peek_in_redis(key, window_s)
+            except (RedisError, OSError) as exc:
+                self._fell_back(exc)
+            else:
+                self.outage.succeeded()
+                return found
+        return await self.local.peek(key, window_s)
+
+    def _fell_back(self, exc: Exception) -> None:
+        self.outage.failed(exc, "abuse limits are counted on each node until it is back")
+        self._retry_at = self._monotonic() + REDIS_RETRY_S
+
+    async def _add_in_redis(self, key: str, window_s: int) -> tuple[int, float]:
         now = time.time()
         number = int(now // window_s)
         name = f"kefu:limit:{key}:{number}"
@@ -149,18 +196,33 @@ class RedisCounter:
         count, _ = await pipe.execute()
         return int(count), (number + 1) * window_s - now
 
-    async def peek(self, key: str, window_s: int) -> tuple[int, float]:
+    async def _peek_in_redis(self, key: str, window_s: int) -> tuple[int, float]:
         now = time.time()
         number = int(now // window_s)
         value = await self._client.get(f"kefu:limit:{key}:{number}")
         return int(value or 0), (number + 1) * window_s - now
 
     async def hold(self, key: str, seconds: float) -> None:
-        await self._client.set(f"kefu:hold:{key}", 1, px=max(1, int(seconds * 1000)))
+        if self._monotonic() >= self._retry_at:
+            try:
+                await self._client.set(f"kefu:hold:{key}", 1, px=max(1, int(seconds * 1000)))
+            except (RedisError, OSError) as exc:
+                self._fell_back(exc)
+            else:
+                self.outage.succeeded()
+                return
+        await self.local.hold(key, seconds)
 
     async def held(self, key: str) -> float:
-        left_ms = int(await self._client.pttl(f"kefu:hold:{key}"))
-        return max(0.0, left_ms / 1000)  # -2: no such key; -1 cannot happen (every hold expires)
+        if self._monotonic() >= self._retry_at:
+            try:
+                left_ms = int(await self._client.pttl(f"kefu:hold:{key}"))
+            except (RedisError, OSError) as exc:
+                self._fell_back(exc)
+            else:
+                self.outage.succeeded()
+                return max(0.0, left_ms / 1000)  # -2: no such key; -1 cannot happen (every hold expires)
+        return await self.local.held(key)
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -21,7 +21,7 @@ import httpx
 
 from kefu.config import Settings
 from kefu.domain.clock import Clock
-from kefu.errors import KefuError
+from kefu.errors import KefuError, Unavailable
 from kefu.storage import Database
 from kefu.storage import webhooks as webhook_store
 from kefu.storage.rows import utc_required
@@ -82,6 +82,8 @@ class WebhookWorker:
                     pass
             except asyncio.CancelledError:
                 raise
+            except Unavailable:  # logged once as an outage by the database: try again on the next tick
+                pass
             except Exception:  # the database went away for a moment: try again on the next tick
                 log.exception("webhook delivery pass failed")
             with contextlib.suppress(TimeoutError):

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 # Close codes (docs/api.md lists them with what a client does about each).
 CLOSE_INTERNAL_ERROR = 1011  # the server failed: reconnect and sync
 CLOSE_SLOW_CONSUMER = 1013  # "try again later": the client reconnects and syncs
+CLOSE_TRY_AGAIN_LATER = 1013  # the database is unreachable: the client reconnects after a pause and syncs
 CLOSE_UNAUTHORIZED = 4401  # no valid token, or the actor is gone: sign in (visitors: a new session) again
 CLOSE_FORBIDDEN = 4403  # a visitor socket from an origin the app does not allow
 CLOSE_IDLE = 4408  # no frame from the client, not even a ping, for `ws_idle_timeout_s`
@@ -43,7 +44,7 @@ def error_frame(error: errors.KefuError, ref: str | None = None) -> dict[str, An
     frame: dict[str, Any] = {"type": "error", "code": error.code, "message": error.message}
     if ref is not None:
         frame["ref"] = ref
-    if isinstance(error, errors.RateLimited):
+    if isinstance(error, errors.RateLimited | errors.Unavailable):
         frame["retry_after"] = error.retry_after_s
     return frame
 
@@ -227,6 +228,9 @@ class Connection:
             await self.read_loop()
         except WebSocketDisconnect:
             pass
+        except errors.Unavailable as exc:  # logged as an outage where it was found
+            self.emit(error_frame(exc))
+            self.close_after_queued(CLOSE_TRY_AGAIN_LATER, "try again later")
         except Exception:
             log.exception("a %s connection failed", self.actor.kind)
             self.close_after_queued(CLOSE_INTERNAL_ERROR, "server error; reconnect and sync")

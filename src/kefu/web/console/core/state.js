@@ -17,6 +17,7 @@ export const S = {
   canned: [], cannedState: 'unknown', // 'unknown' | 'ok' | 'missing'
   outbox: new Map(), // client_msg_id -> {sid, msg_type, content, attachment_id}: sent until the server echoes it
   ws: null, conn: 'idle', attempts: 0, retryTimer: null, pingTimer: null, pongTimer: null,
+  serverPauseMs: 0, // the pause the server asked for (`unavailable`) before the next reconnect
   syncing: new Set(),
   blobs: new Map(), // url -> Promise<object URL>
   audio: null,
