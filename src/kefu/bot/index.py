@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +20,7 @@ from kefu.bot.text import Analyzer, char_pairs, idf, normalise, unique
 
 BM25_K1 = 1.2
 BM25_B = 0.75
+STOP_CHECK_TEXTS = 32  # a build checks whether its node is stopping after encoding this many texts
 ANSWER_CHARS = 300  # an answer's vector and BM25 read its first 300 characters (the part a visitor reads first)
 _SENTENCE = re.compile(r"[^。；;！!？?\n]+[。；;！!？?]?")
 
@@ -44,12 +45,28 @@ def answer_sentences(answer: str) -> list[str]:
     return [s for s in found if len(s) >= 6]
 
 
+class BuildStopped(Exception):
+    """An index build given up because its node is stopping (checked between small batches of encoding)."""
+
+
 @dataclass(slots=True)
 class VectorStore:
-    """Vectors a build may reuse (read from the database before it) and those it had to encode (saved after)."""
+    """Vectors a build may reuse (read from the database before it) and those it had to encode (saved after).
+
+    `stopping` is asked between batches of encoding: a node that stops does not wait for a long build to end.
+    """
 
     known: dict[tuple[str, Kind], dict[str, NDArray[np.float32]]] = field(default_factory=dict)
     fresh: dict[tuple[str, Kind], dict[str, NDArray[np.float32]]] = field(default_factory=dict)
+    stopping: Callable[[], bool] = field(default=lambda: False)
+
+    def encode(self, encoder: SentenceEncoder, texts: list[str], kind: Kind) -> Vectors:
+        parts = [np.zeros((0, encoder.dim), dtype=np.float32)]
+        for start in range(0, len(texts), STOP_CHECK_TEXTS):
+            if self.stopping():
+                raise BuildStopped
+            parts.append(encoder.encode(texts[start : start + STOP_CHECK_TEXTS], kind, urgent=False))
+        return np.concatenate(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +133,7 @@ class VectorTable:
         wanted = unique(texts)
         known = store.known.get(self.key, {})
         missing = [t for t in wanted if t not in self.rows and t not in known]
-        fresh = encoder.encode(missing, self.kind, urgent=False)
+        fresh = store.encode(encoder, missing, self.kind)
         saved = store.fresh.setdefault(self.key, {})
         vectors = np.empty((len(wanted), encoder.dim), dtype=np.float32)
         fresh_rows = {t: i for i, t in enumerate(missing)}
