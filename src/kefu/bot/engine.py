@@ -211,12 +211,14 @@ class Bot:
             async with self._build_slot:
                 version, articles = await self._source.kb_articles(app_id)
                 previous = state.index.tables if state.index is not None else None
-                wanted = IndexTexts.of(articles, matcher.analyzer).by_table(matcher.use, matcher.e5)
+                # segmenting thousands of texts takes seconds: off the event loop, like the encoding
+                texts = await asyncio.to_thread(IndexTexts.of, articles, matcher.analyzer)
+                wanted = texts.by_table(matcher.use, matcher.e5)
                 if previous is not None:
                     have = previous.texts()
-                    wanted = {key: [t for t in texts if t not in have.get(key, ())] for key, texts in wanted.items()}
+                    wanted = {key: [t for t in found if t not in have.get(key, ())] for key, found in wanted.items()}
                 store = VectorStore(await self._source.kb_vectors(app_id, wanted), stopping=self._stopping.is_set)
-                index = await asyncio.to_thread(matcher.build, articles, version, previous, store)
+                index = await asyncio.to_thread(matcher.build, articles, version, previous, store, texts)
                 if any(store.fresh.values()):
                     await self._source.save_kb_vectors(app_id, store.fresh)
             state.index = index

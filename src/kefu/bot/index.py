@@ -262,11 +262,13 @@ def build_index(
     analyzer: Analyzer,
     previous: Tables | None = None,
     store: VectorStore | None = None,
+    texts: IndexTexts | None = None,
 ) -> KbIndex:
-    """Index `articles`; texts already in `previous` or known to `store` are not encoded again."""
+    """Index `articles` (`texts`: their IndexTexts when already made); texts already in `previous` or known to
+    `store` are not encoded again."""
     tables = previous or Tables.empty(use, e5)
     store = store if store is not None else VectorStore()
-    texts = IndexTexts.of(articles, analyzer)
+    texts = texts if texts is not None else IndexTexts.of(articles, analyzer)
     phrase_texts, answer_texts, sentence_texts = texts.phrases, texts.answers, texts.sentences
     tables = Tables(
         tables.phrase_use.encoded(use, phrase_texts, store),

@@ -30,7 +30,7 @@ from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from kefu.bot.encoders import SentenceEncoder, Vectors
 from kefu.bot.handoff import question_key
-from kefu.bot.index import KbArticle, KbIndex, Tables, VectorStore, build_index
+from kefu.bot.index import IndexTexts, KbArticle, KbIndex, Tables, VectorStore, build_index
 from kefu.bot.model import BotModel
 from kefu.bot.smalltalk import OUT_OF_SCOPE
 from kefu.bot.text import Analyzer, char_pairs, latin_share, normalise, unique
@@ -155,10 +155,15 @@ class Matcher:
         self._small_talk_e5 = e5.encode(small_talk)
 
     def build(
-        self, articles: list[KbArticle], version: int, previous: Tables | None = None, store: VectorStore | None = None
+        self,
+        articles: list[KbArticle],
+        version: int,
+        previous: Tables | None = None,
+        store: VectorStore | None = None,
+        texts: IndexTexts | None = None,
     ) -> KbIndex:
         with self._blas.limit(limits=1, user_api="blas"):
-            return build_index(articles, version, self.use, self.e5, self.analyzer, previous, store)
+            return build_index(articles, version, self.use, self.e5, self.analyzer, previous, store, texts)
 
     def question(self, question: str) -> Question | None:
         text = normalise(question)[:MAX_QUESTION_CHARS]
