@@ -90,7 +90,8 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
         webhooks=webhooks,
         telemetry=Telemetry(db),
         limits=Limiter(
-            RedisCounter(settings.redis) if settings.redis else MemoryCounter(),
+            # One node's windows follow the injected clock, like every other timer (tests move it by hand).
+            RedisCounter(settings.redis) if settings.redis else MemoryCounter(lambda: clock.now().timestamp()),
             settings.rate_limits_enabled,
             app_limits=admin_service.rate_limits_of,
         ),
