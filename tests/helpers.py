@@ -232,6 +232,9 @@ async def running_node(
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=5,
+        # a pooled HTTP connection the server drops after 5 idle seconds, just as the client reuses it, is a
+        # ReadError on a busy machine: the tests' clients never leave one idle that long on purpose
+        timeout_keep_alive=120,
     )
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[listener]))

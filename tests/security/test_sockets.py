@@ -18,7 +18,7 @@ from websockets.asyncio.client import ClientConnection
 from kefu.transport.ws import connection
 from tests.helpers import Client, Node, running_node
 
-IDLE_S = 0.6
+IDLE_S = 1.5
 DOCS = Path(__file__).parents[2] / "docs" / "api.md"
 # Closed by the WebSocket layer (uvicorn), not by kefu's code: invalid UTF-8, over 1 MiB, shutdown.
 LAYER_CODES = {1007, 1009, 1012}
