@@ -35,7 +35,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the fault harness lives with the chaos tests
 
 from tests.chaos.servers import OwnPostgres, OwnRedis, missing_programs
-from tests.chaos.test_node_crash import Cluster, Peer
+from tests.chaos.test_node_crash import Cluster, Peer, open_human_chats
 from tests.helpers import PASSWORD, user_hash
 
 AGENTS = 10
@@ -88,18 +88,7 @@ class Soak:
         agents = [Peer("agent", t, self.ports, i, self.dead) for i, t in enumerate(agent_tokens)]
         visitors = [Peer("visitor", t, self.ports, i + 1, self.dead) for i, t in enumerate(visitor_tokens)]
         self.peers = [*agents, *visitors]
-        for agent in agents:
-            await agent.connect()
-            await agent.send({"type": "set_status", "status": "online"})
-        sessions = []
-        for visitor in visitors:
-            await visitor.connect()
-            await visitor.send({"type": "open_chat"})
-            while (frame := await asyncio.wait_for(visitor.frames.get(), 30))["type"] != "conversation":
-                pass
-            sessions.append(frame["session_id"])
-            if frame["status"] == "bot":
-                await visitor.send({"type": "request_human", "session_id": frame["session_id"]})
+        sessions = await open_human_chats(agents, visitors, timeout=30)
         owner: dict[str, Peer] = {}
         async with asyncio.timeout(120):
             while len(owner) < len(sessions):

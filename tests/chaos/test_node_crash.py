@@ -222,6 +222,23 @@ class Peer:
                 await self.ws.close()
 
 
+async def open_human_chats(agents: list[Peer], visitors: list[Peer], timeout: float = 10) -> list[str]:
+    """Agents connect and go online; each visitor connects, opens a chat and asks for a person: the chats' ids."""
+    for agent in agents:
+        await agent.connect()
+        await agent.send({"type": "set_status", "status": "online"})
+    sessions: list[str] = []
+    for visitor in visitors:
+        await visitor.connect()
+        await visitor.send({"type": "open_chat"})
+        while (frame := await asyncio.wait_for(visitor.frames.get(), timeout))["type"] != "conversation":
+            pass
+        sessions.append(frame["session_id"])
+        if frame["status"] == "bot":
+            await visitor.send({"type": "request_human", "session_id": frame["session_id"]})
+    return sessions
+
+
 @contextlib.asynccontextmanager
 async def cluster(tmp_path: Path, **settings: str) -> AsyncIterator[tuple[Cluster, str]]:
     assert REDIS_URL is not None
@@ -267,18 +284,7 @@ async def test_a_node_killed_mid_run_loses_and_duplicates_nothing(tmp_path: Path
         agents = [Peer("agent", t, ports, i, dead) for i, t in enumerate(agent_tokens)]
         visitors = [Peer("visitor", t, ports, i, dead) for i, t in enumerate(visitor_tokens)]
         try:
-            for agent in agents:
-                await agent.connect()
-                await agent.send({"type": "set_status", "status": "online"})
-            sessions: list[str] = []
-            for visitor in visitors:
-                await visitor.connect()
-                await visitor.send({"type": "open_chat"})
-                while (frame := await asyncio.wait_for(visitor.frames.get(), 10))["type"] != "conversation":
-                    pass
-                sessions.append(frame["session_id"])
-                if frame["status"] == "bot":
-                    await visitor.send({"type": "request_human", "session_id": frame["session_id"]})
+            sessions = await open_human_chats(agents, visitors)
             owner: dict[str, Peer] = {}
             all_assigned = asyncio.Event()
 

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.chaos.servers import OwnPostgres, OwnRedis, missing_programs
-from tests.chaos.test_node_crash import Cluster, Peer
+from tests.chaos.test_node_crash import Cluster, Peer, open_human_chats
 from tests.helpers import PASSWORD, user_hash
 
 pytestmark = pytest.mark.skipif(missing_programs() is not None, reason=str(missing_programs()))
@@ -111,19 +111,8 @@ async def test_redis_killed_and_postgres_stopped_mid_traffic_lose_nothing(tmp_pa
             agents = [Peer("agent", token, [port], 0, set()) for token, port in zip(agent_tokens, ports, strict=True)]
             visitors = [Peer("visitor", t, [ports[i * 2 // VISITORS]], 0, set()) for i, t in enumerate(visitor_tokens)]
             peers = [*agents, *visitors]
-            for agent in agents:
-                await agent.connect()
-                await agent.send({"type": "set_status", "status": "online"})
             owner: dict[str, Peer] = {}
-            sessions: list[str] = []
-            for visitor in visitors:
-                await visitor.connect()
-                await visitor.send({"type": "open_chat"})
-                while (frame := await asyncio.wait_for(visitor.frames.get(), 10))["type"] != "conversation":
-                    pass
-                sessions.append(frame["session_id"])
-                if frame["status"] == "bot":
-                    await visitor.send({"type": "request_human", "session_id": frame["session_id"]})
+            sessions = await open_human_chats(agents, visitors)
             async with asyncio.timeout(30):
                 while len(owner) < VISITORS:
                     for agent in agents:
