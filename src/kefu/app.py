@@ -62,7 +62,9 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
     publisher = Publisher(bus)
     routing = RoutingService(db, publisher, clock)
     webhooks = WebhookService(db, clock, settings)
-    indexer = SearchIndexer(db, settings.search_index_interval_s)
+    indexer = SearchIndexer(
+        db, settings.search_index_interval_s, min_interval_s=settings.search_index_min_interval_s, clock=clock
+    )
     writer = MessageWriter(db, on_commit=indexer.notify)
     articles = KbArticleSource(db)
     bot = Bot(articles, warm=articles.recent_apps, first_wait_s=settings.bot_first_answer_wait_s)
@@ -153,8 +155,9 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics() -> str:
-        """Prometheus text format: sockets, messages, queues, agents, send latency, webhook backlog."""
-        return await services.telemetry.render(services.chat.writer.written)
+        """Prometheus text format: sockets, messages, queues, agents, send latency, webhook backlog, search lag."""
+        indexer = services.indexer
+        return await services.telemetry.render(services.chat.writer.written, indexer.lag_s(), indexer.documents)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
