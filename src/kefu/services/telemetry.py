@@ -70,7 +70,7 @@ class Telemetry:
             "# HELP kefu_webhook_backlog Webhook deliveries not yet delivered or given up.",
             "# TYPE kefu_webhook_backlog gauge",
             f"kefu_webhook_backlog {backlog}",
-            "# HELP kefu_search_index_lag_seconds Age of the oldest message this node wrote that is not searchable yet.",
+            "# HELP kefu_search_index_lag_seconds Seconds the oldest message this node wrote has waited for search.",
             "# TYPE kefu_search_index_lag_seconds gauge",
             f"kefu_search_index_lag_seconds {search_lag_s:.3f}",
             "# HELP kefu_search_documents_total Documents (messages, contexts) this node's search indexer stored.",
