@@ -8,7 +8,12 @@ seq is taken under the conversation's row lock, held until commit, so when seq n
 every seq below it is. A `sync` holds live messages the same way until its replay is out, so on
 one connection each seq goes out once, and the live stream goes out in seq order without gaps.
 
-Like python-websockets' protocol object, it only takes events in (`live`, `sync_started`,
+The connection that sent a message tells the order with `own` once the message is acked: the
+ack already gave the client its seq (protocol §3 lets the sender get only its `ack`), so that seq
+counts as delivered when its turn comes, and nothing is written for it — not the pubsub copy, and
+no gap fill for it either.
+
+Like python-websockets' protocol object, it only takes events in (`live`, `own`, `sync_started`,
 `sync_finished`, `filled`, …) and gives decisions out (`Deliver` a frame; `FillGap`: read these
 seqs and report them with `filled`). `transport/ws/connection.py` is the I/O shell around it.
 """
@@ -44,7 +49,8 @@ class _Cursor:
 
     seq: int | None = None  # the last seq delivered; None until a live message or a sync says where to start
     live_from: int | None = None  # every seq in (live_from, seq] went out already: a sync does not replay them
-    pending: dict[int, bytes] = field(default_factory=dict)  # early arrivals, by seq, waiting for the ones before
+    # Early arrivals, by seq, waiting for the ones before; None: the connection's own message, acked already.
+    pending: dict[int, bytes | None] = field(default_factory=dict)
     holds: int = 0  # syncs and the gap fill in flight: live messages wait in `pending` until none is left
     filling: int | None = None  # the before_seq of the gap fill in flight (one at a time)
 
@@ -68,9 +74,23 @@ class DeliveryOrder:
 
     def live(self, session_id: str, seq: int, frame: bytes) -> list[Decision]:
         """A `message` event from pubsub: deliver it, or what it completes; drop a repeat; hold an early one."""
-        cursor = self._cursors.setdefault(session_id, _Cursor())
-        if cursor.seq is not None and seq <= cursor.seq:
+        return self._arrived(session_id, seq, frame)
+
+    def own(self, session_id: str, seq: int) -> list[Decision]:
+        """This connection sent message `seq` and its `ack` went out: it is delivered, in its turn, with no frame.
+
+        Only in a conversation whose stream has started (followed, or heard of): where it has not, the `message`
+        frame will come as it would to any device (the client keeps one copy per seq).
+        """
+        cursor = self._cursors.get(session_id)
+        if cursor is None or cursor.seq is None:
             return []
+        return self._arrived(session_id, seq, None)
+
+    def _arrived(self, session_id: str, seq: int, frame: bytes | None) -> list[Decision]:
+        cursor = self._cursors.setdefault(session_id, _Cursor())
+        if (cursor.seq is not None and seq <= cursor.seq) or seq in cursor.pending:
+            return []  # a repeat (or the pubsub copy of the connection's own message)
         cursor.pending[seq] = frame
         if cursor.holds:
             return []
@@ -91,7 +111,8 @@ class DeliveryOrder:
         sent = range(0)
         if cursor.live_from is not None and cursor.seq is not None:
             sent = range(cursor.live_from + 1, cursor.seq + 1)
-        out: list[Decision] = [Deliver(frame) for seq, frame in replay if seq not in sent]
+        acked = {seq for seq, frame in cursor.pending.items() if frame is None}  # the client has them from its acks
+        out: list[Decision] = [Deliver(frame) for seq, frame in replay if seq not in sent and seq not in acked]
         if cursor.live_from is None:
             cursor.live_from = last_seq
         cursor.seq = max(cursor.seq or 0, last_seq)
@@ -109,7 +130,8 @@ class DeliveryOrder:
         out: list[Decision] = []
         for seq, frame in found:
             if seq == cursor.seq + 1:  # a sync meanwhile may have sent it, and moved the cursor past it
-                out.append(Deliver(frame))
+                if cursor.pending.get(seq, frame) is not None:  # not acked to this connection meanwhile
+                    out.append(Deliver(frame))
                 cursor.seq = seq
         if cursor.seq + 1 < cursor.filling:  # the database has no such seq: never wait on it again
             cursor.seq = cursor.filling - 1
@@ -149,7 +171,9 @@ class DeliveryOrder:
         for seq in [s for s in cursor.pending if s <= cursor.seq]:
             del cursor.pending[seq]
         out: list[Decision] = []
-        while (frame := cursor.pending.pop(cursor.seq + 1, None)) is not None:
-            out.append(Deliver(frame))
+        while cursor.seq + 1 in cursor.pending:
+            frame = cursor.pending.pop(cursor.seq + 1)
+            if frame is not None:  # None: the client has it from its own ack
+                out.append(Deliver(frame))
             cursor.seq += 1
         return out

@@ -23,6 +23,7 @@ from kefu.domain.delivery import Decision, Deliver, DeliveryOrder, FillGap
 from kefu.domain.models import Actor
 from kefu.domain.records import ack_frame, conversation_record
 from kefu.pubsub import Subscription
+from kefu.services.chat import SendResult
 from kefu.services.container import Services
 from kefu.services.events import agent_topic, agents_topic, app_topic, visitor_topic
 from kefu.transport.ws import frames as f
@@ -281,11 +282,24 @@ class Connection:
             case f.Send():
                 started = time.perf_counter()
                 await self.services.limits.message(actor.app_id, actor.actor_id)
-                result = await chat.send(
-                    actor, frame.session_id, frame.client_msg_id, frame.msg_type, frame.content, frame.attachment_id
+
+                def acked(result: SendResult) -> None:
+                    # Durable, not yet fanned out. This connection gets the ack and no copy of its own message: the
+                    # ack carries seq, message_id and timestamp, and the client shows the message from it (§3).
+                    self.emit(ack_frame(result.message, frame.ref))
+                    if not result.duplicate:
+                        self.carry_out(self.order.own(result.message.session_id, result.message.seq))
+                    self.services.telemetry.observe_send(time.perf_counter() - started)
+
+                await chat.send(
+                    actor,
+                    frame.session_id,
+                    frame.client_msg_id,
+                    frame.msg_type,
+                    frame.content,
+                    frame.attachment_id,
+                    on_stored=acked,
                 )
-                self.emit(ack_frame(result.message, frame.ref))
-                self.services.telemetry.observe_send(time.perf_counter() - started)
             case f.Sync():
                 await self.sync(frame)
             case f.OpenChat():
