@@ -559,9 +559,9 @@ class MessageWriter:
         self._sqlite: _SqliteBatches | None = None
         self._postgres: _PostgresBatches | None = None
         if db.is_sqlite:
-            # One thread, one connection: sqlite3 calls block, and SQLite has one writer anyway.
+            # One thread, one connection (opened by the first write): sqlite3 calls block, and SQLite has one
+            # writer anyway.
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kefu-writer")
-            self._sqlite = self._thread.submit(_SqliteBatches, db.url).result()
         else:
             self._postgres = _PostgresBatches(db)
         self.batches = 0
@@ -598,16 +598,21 @@ class MessageWriter:
         """One batch, committed together: an outcome per request, in order. Raises if the database fails."""
         if not items:
             return []
-        if self._sqlite is not None:
-            assert self._thread is not None
-            return await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite.write, items)
+        if self._thread is not None:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._write_sqlite, items)
         assert self._postgres is not None
         return await self._postgres.write(items)
+
+    def _write_sqlite(self, items: Sequence[NewMessage]) -> list[Outcome]:
+        """On the writer's one thread, so the connection is opened once, by the first write."""
+        if self._sqlite is None:
+            self._sqlite = _SqliteBatches(self.db.url)
+        return self._sqlite.write(items)
 
     async def close(self) -> None:
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
         if self._thread is not None:
             if self._sqlite is not None:
-                self._thread.submit(self._sqlite.close).result()
+                await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite.close)
             self._thread.shutdown(wait=True)
