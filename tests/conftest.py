@@ -2,13 +2,17 @@
 
 KEFU_TEST_PG is a URL of a PostgreSQL server whose user may create databases, e.g.
 postgresql://postgres@127.0.0.1:5432/postgres; each test gets a fresh database, dropped after.
+
+A test skips only when a service it needs is missing: PostgreSQL (KEFU_TEST_PG), Redis (KEFU_TEST_REDIS) or
+Debian's Chromium (the browser tests). CI has all three and sets KEFU_TEST_NO_SKIPS=1: there a skip is a failure
+that names its reason, so a test can never quietly stop running.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import asyncpg
@@ -21,18 +25,46 @@ from tests.security.reporting import LINES as REPORTED
 PG_URL = os.environ.get("KEFU_TEST_PG")
 REDIS_URL = os.environ.get("KEFU_TEST_REDIS")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+NO_SKIPS = os.environ.get("KEFU_TEST_NO_SKIPS") == "1"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    skip = pytest.mark.skip(reason="PostgreSQL tests need KEFU_TEST_PG=postgresql://user@host:port/db")
+    skip = pytest.mark.skip(reason="no PostgreSQL: set KEFU_TEST_PG=postgresql://user@host:port/db to run this")
     skip_redis = pytest.mark.skip(
-        reason="several-node tests need KEFU_TEST_PG and KEFU_TEST_REDIS=redis://host:6379/15"
+        reason="no PostgreSQL and Redis: set KEFU_TEST_PG and KEFU_TEST_REDIS=redis://host:6379/15 to run this"
     )
     for item in items:
         if "postgresql" in item.keywords and not PG_URL:
             item.add_marker(skip)
         if "redis" in item.keywords and not (REDIS_URL and PG_URL):
             item.add_marker(skip_redis)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, None, None]:
+    """With KEFU_TEST_NO_SKIPS=1 (CI, where every service is there) a skipped test is reported as failed."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if NO_SKIPS and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped, and KEFU_TEST_NO_SKIPS=1 forbids skips: {skip_reason(report.longrepr)}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, None, None]:
+    """The same for a whole module skipped while it is collected."""
+    outcome = yield
+    report: pytest.CollectReport = outcome.get_result()  # type: ignore[attr-defined]
+    if NO_SKIPS and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"skipped, and KEFU_TEST_NO_SKIPS=1 forbids skips: {skip_reason(report.longrepr)}"
+
+
+def skip_reason(longrepr: object) -> str:
+    """The reason out of a skip's report (a (path, line, "Skipped: reason") tuple)."""
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -181,8 +181,14 @@ class Node:
         return str(r.json()["token"])
 
     async def connect(self, kind: str, token: str, label: str | None = None) -> Client:
+        # No keepalive pings: tests wait on frames with their own timeouts, and on a busy machine a ping answered
+        # late would close the socket (1011) in the middle of a test that is only slow.
         conn = await websockets.connect(
-            f"{self.ws_base}/ws/{kind}?token={token}", max_size=None, compression=None, close_timeout=2
+            f"{self.ws_base}/ws/{kind}?token={token}",
+            max_size=None,
+            compression=None,
+            close_timeout=2,
+            ping_interval=None,
         )
         client = Client(conn, label or kind)
         client.ready = await client.expect("ready")
@@ -221,6 +227,7 @@ async def running_node(
         ws="websockets-sansio",
         ws_per_message_deflate=False,
         ws_max_size=1024 * 1024,
+        ws_ping_interval=None,  # as the clients: no keepalive pings in tests (kefu's own idle timeout still holds)
         lifespan="on",
         log_level="warning",
         access_log=False,

@@ -20,6 +20,7 @@ RANK = {
     "uploads": 2,
     "domain": 1,
     "errors": 0,
+    "outages": 0,
     "config": 0,
 }
 SKIPS = {("transport", "storage")}  # the transport reaches storage through services only (Synapse's three hops)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from kefu import __version__
@@ -37,7 +38,7 @@ from kefu.storage import Database
 from kefu.storage.migrate import migrate
 from kefu.storage.writer import MessageWriter
 from kefu.transport.http import account as account_routes
-from kefu.transport.http import admin, conversations, identity, service, web
+from kefu.transport.http import admin, api_docs, conversations, identity, service, web
 from kefu.transport.http import api_keys as api_key_routes
 from kefu.transport.http import canned as canned_routes
 from kefu.transport.http import errors as http_errors
@@ -46,13 +47,19 @@ from kefu.transport.http import notes as note_routes
 from kefu.transport.http import stats as stats_routes
 from kefu.transport.http import uploads as upload_routes
 from kefu.transport.http import webhooks as webhook_routes
+from kefu.transport.http.body_limit import BodyLimit
 from kefu.transport.http.cors import WidgetCors
+from kefu.transport.http.ops import require_metrics_token
 from kefu.transport.ws import endpoints as ws_endpoints
 from kefu.uploads import LocalFileStore
 from kefu.webhooks.service import WebhookService
 from kefu.webhooks.worker import WebhookWorker
 
 log = logging.getLogger(__name__)
+METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+    **http_errors.error_responses(401, 404),
+}
 
 
 def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSub | None = None) -> Services:
@@ -85,7 +92,8 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
         webhooks=webhooks,
         telemetry=Telemetry(db),
         limits=Limiter(
-            RedisCounter(settings.redis) if settings.redis else MemoryCounter(),
+            # One node's windows follow the injected clock, like every other timer (tests move it by hand).
+            RedisCounter(settings.redis) if settings.redis else MemoryCounter(lambda: clock.now().timestamp()),
             settings.rate_limits_enabled,
             app_limits=admin_service.rate_limits_of,
         ),
@@ -94,7 +102,7 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
         uploads=UploadService(db, LocalFileStore(settings.upload_dir), clock),
         api_keys=ApiKeyService(db, clock),
         bot=bot,
-        kb=KbService(db, clock, bot),
+        kb=KbService(db, clock, bot, settings.bot_edit_wait_s),
         gaps=GapService(db, bot),
         notes=NoteService(db, chat, publisher, clock, settings.max_message_chars),
         canned=CannedService(db, clock),
@@ -133,10 +141,14 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
         version=__version__,
         description="Self-hosted online customer service: the public HTTP API (protocol v1).",
         lifespan=lifespan,
+        docs_url=None,  # off unless KEFU_API_DOCS=on, and then from local files (transport/http/api_docs.py)
+        redoc_url=None,
+        responses=http_errors.error_responses(503),  # any route that needs the database, while it is unreachable
     )
     app.state.services = services
     http_errors.install(app)
     app.add_middleware(WidgetCors)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for router in (identity.router, conversations.router, service.router, admin.router):
         app.include_router(router, prefix="/api/v1")
     for router in (
@@ -152,12 +164,18 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
         app.include_router(router, prefix="/api/v1")
     app.include_router(ws_endpoints.router)
     app.include_router(web.router)
+    if settings.api_docs_enabled:
+        api_docs.install(app)
 
-    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
-    async def metrics() -> str:
-        """Prometheus text format: sockets, messages, queues, agents, send latency, webhook backlog, search lag."""
+    @app.get("/metrics", tags=["ops"], response_class=Response, responses=METRICS_RESPONSES)
+    async def metrics(request: Request) -> PlainTextResponse:
+        """Prometheus text format: sockets, messages, queues, agents, send latency, webhook backlog, search lag.
+
+        Takes `Authorization: Bearer <KEFU_METRICS_TOKEN>`; off (404) when no token is set."""
+        require_metrics_token(settings.metrics_token, request)
         indexer = services.indexer
-        return await services.telemetry.render(services.chat.writer.written, indexer.lag_s(), indexer.documents)
+        text = await services.telemetry.render(services.chat.writer.written, indexer.lag_s(), indexer.documents)
+        return PlainTextResponse(text)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

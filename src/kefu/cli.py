@@ -95,7 +95,12 @@ def demo(
     from kefu.services.demo import ensure_demo_app
 
     settings = settings_with(host=host, port=port, db=db)
-    made = with_database(settings, lambda d: ensure_demo_app(d, SystemClock()))
+
+    def first_run() -> None:
+        sys.stderr.write("kefu demo: first run, making the demo shop and indexing its knowledge base (~20 s)…\n")
+        sys.stderr.flush()
+
+    made = with_database(settings, lambda d: ensure_demo_app(d, SystemClock(), first_run))
     base = f"http://{settings.host}:{settings.port}"
     lines = [
         "kefu demo",

@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     agent_token_ttl_s: int = 12 * 3600
     visitor_token_ttl_s: int = 7 * 24 * 3600
     max_frame_bytes: int = 64 * 1024
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="the largest request body, bytes (uploads and imports have their own)",
+    )
     max_message_chars: int = 5000
     max_context_chars: int = 20000
     presence_grace_s: float = 30.0
@@ -44,10 +49,19 @@ class Settings(BaseSettings):
         ge=0,
         description="how long a question waits for an app's first index on this node before the bot hands off",
     )
+    bot_edit_wait_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long an article edit waits for this node's new index (the next question is answered from it)",
+    )
     webhook_max_backoff: float = Field(default=300.0, description="longest wait between two delivery attempts, s")
     webhook_allow_private: bool = Field(default=False, description="allow webhook URLs on loopback/private nets")
     webhook_timeout_s: float = 10.0
     rate_limits: str = "on"
+    metrics_token: str | None = Field(
+        default=None, description="the bearer token /metrics requires; unset: /metrics is off (404)"
+    )
+    api_docs: str = Field(default="off", description="`on` serves /docs and /redoc (from local files)")
     log_level: str = "info"
 
     @field_validator("db")
@@ -56,6 +70,10 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite:", "postgresql:", "postgres:", "postgresql+asyncpg:", "sqlite+aiosqlite:")):
             raise ValueError(f"KEFU_DB '{value}' is not a sqlite:/// or postgresql:// URL")
         return value
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        return self.api_docs.lower() in {"on", "true", "1", "yes"}
 
     @property
     def rate_limits_enabled(self) -> bool:

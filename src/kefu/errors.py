@@ -31,6 +31,23 @@ class InternalError(KefuError):
         super().__init__(message)
 
 
+class Unavailable(KefuError):
+    """Something kefu needs (its database) is down for now: the client waits `retry_after_s` and tries again.
+
+    Distinct from `internal_error` so that clients back off instead of retrying at once, and operators see
+    an outage (logged once where it was found, then counted) rather than a bug.
+    """
+
+    code = "unavailable"
+    status = 503
+
+    def __init__(
+        self, message: str = "kefu cannot reach its database just now; try again shortly.", retry_after_s: int = 2
+    ) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class BadRequest(KefuError):
     code = "bad_request"
 
@@ -69,6 +86,14 @@ class IdentityUnverified(Unauthorized):
 
 class TagsUnverified(Unauthorized):
     code = "tags_unverified"
+
+
+class RightsChanged(KefuError):
+    """An agent's role or groups changed: the socket closes (4409) and reconnects with the new rights."""
+
+    code = "rights_changed"
+    status = 409
+    recoverable = False
 
 
 class Forbidden(KefuError):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import kefu
+from kefu.bot.articles import parse_articles
 from kefu.bot.encoders import Kind, SentenceEncoder, Vectors
 from kefu.bot.index import KbArticle, VectorStore
 from kefu.bot.matcher import Matcher
@@ -74,6 +77,23 @@ def test_an_empty_knowledge_base_or_question_matches_nothing(matcher: Matcher) -
     index = matcher.build([], 0)
     assert index.empty and matcher.match(index, "退货").article is None
     assert matcher.match(matcher.build(load_kb("kb_shop.json"), 1), "   ").article is None
+
+
+def test_an_articles_own_wording_is_answered_by_it_whatever_its_neighbours(matcher: Matcher) -> None:
+    demo = Path(kefu.__file__).parent / "data" / "demo_kb.json"
+    kb = [
+        KbArticle(a.article_id, a.question, a.similar, a.answer, a.category) for a in parse_articles(demo.read_bytes())
+    ]
+    invoice = next(a for a in kb if a.article_id == "invoice")
+    assert any(a.article_id == "invoice-title" for a in kb)  # a close neighbour: both speak of 发票
+    index = matcher.build(kb, 1)
+    for asked in (invoice.question, "怎么开发票", "  怎麼開發票?? ", invoice.similar[0] + "!"):
+        found = matcher.match(index, asked)
+        assert found.article is not None and found.article.article_id == "invoice", asked
+        assert found.confidence >= 0.99, asked
+    # the same wording in two articles says nothing about which one: the model decides
+    twice = [*kb, KbArticle("invoice-copy", invoice.question, (), "另一个答案。", "")]
+    assert matcher.match(matcher.build(twice, 2), invoice.question).confidence < 0.99
 
 
 class CountingEncoder:

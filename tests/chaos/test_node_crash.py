@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -62,10 +63,11 @@ class Cluster:
         )
         return dict(json.loads(out.stdout))
 
-    async def start(self, count: int) -> list[int]:
-        ports = [free_port() for _ in range(count)]
+    async def start(self, count: int, ports: list[int] | None = None) -> list[int]:
+        """Start `count` nodes on free ports (or on `ports`: a killed node coming back), once they answer /healthz."""
+        ports = ports or [free_port() for _ in range(count)]
         for port in ports:
-            log = open(self.workdir / f"node-{port}.log", "wb")  # noqa: SIM115 - closed with the process
+            log = open(self.workdir / f"node-{port}.log", "ab")  # noqa: SIM115 - closed with the process
             self.procs[port] = subprocess.Popen(
                 [*KEFU, "serve", "--host", "127.0.0.1", "--port", str(port)],
                 env=self.env,
@@ -111,7 +113,8 @@ class Peer:
         # After a reconnect, live messages may come before the replay of the client's `sync`: like the SDK, hold a
         # conversation's messages from the sync request until its `synced`, then take them in seq order.
         self.resyncing: dict[str, list[int]] = {}
-        self.acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.acks: dict[str, asyncio.Future[dict[str, Any]]] = {}  # ref -> its ack, or the error refusing it
+        self.refused: Counter[str] = Counter()  # sends refused, by error code (each was sent again)
         # The client's own messages, known from their acks: the sending socket gets no copy (protocol §3).
         self.own: dict[str, set[int]] = {}
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -175,10 +178,12 @@ class Peer:
                 elif frame["type"] == "synced" and (held := self.resyncing.pop(frame["session_id"], None)) is not None:
                     for seq in sorted(held):
                         self.record(frame["session_id"], seq)
-                elif frame["type"] == "ack" and (fut := self.acks.pop(frame["ref"], None)) and not fut.done():
-                    self.own.setdefault(frame["session_id"], set()).add(frame["seq"])
-                    self.changed.set()
-                    fut.set_result(frame)
+                elif frame["type"] in ("ack", "error") and (fut := self.acks.pop(frame.get("ref"), None)):
+                    if frame["type"] == "ack":
+                        self.own.setdefault(frame["session_id"], set()).add(frame["seq"])
+                        self.changed.set()
+                    if not fut.done():
+                        fut.set_result(frame)
                 elif frame["type"] in ("assigned", "conversation"):
                     self.seen.setdefault(frame["session_id"], [])
                     await self.frames.put(frame)
@@ -210,7 +215,11 @@ class Peer:
                 }
             )
             with contextlib.suppress(TimeoutError):
-                return await asyncio.wait_for(fut, 3)
+                answer = await asyncio.wait_for(fut, 3)
+                if answer["type"] == "ack":
+                    return dict(answer)
+                self.refused[answer["code"]] += 1
+                await asyncio.sleep(min(answer.get("retry_after", 1), 2))  # a client's pause before trying again
 
     async def close(self) -> None:
         if self._reader:

@@ -58,24 +58,29 @@ async def test_sigterm_closes_sockets_with_1012_and_keeps_every_acked_message(tm
         assert orjson.loads(await ws.recv())["type"] == "ready"
         await ws.send(orjson.dumps({"type": "open_chat"}).decode())
         sid = None
-        acked = []
         while sid is None:
             frame = orjson.loads(await ws.recv())
             sid = frame.get("session_id") if frame["type"] == "conversation" else None
-        for i in range(20):
+
+        async def send(i: int) -> None:
             cmid = uuid.uuid4().hex
-            await ws.send(
-                orjson.dumps(
-                    {
-                        "type": "send",
-                        "ref": cmid,
-                        "session_id": sid,
-                        "client_msg_id": cmid,
-                        "msg_type": "text",
-                        "content": f"m{i}",
-                    }
-                ).decode()
-            )
+            frame = {"type": "send", "ref": cmid, "session_id": sid, "client_msg_id": cmid, "msg_type": "text"}
+            await ws.send(orjson.dumps({**frame, "content": f"m{i}"}).decode())
+
+        # Ten messages acked before the signal (so the check below has something to check), ten in flight at it.
+        acked = []
+        for i in range(10):
+            await send(i)
+        try:
+            async with asyncio.timeout(15):
+                while len(acked) < 10:
+                    frame = orjson.loads(await ws.recv())
+                    if frame["type"] == "ack":
+                        acked.append(frame["message_id"])
+        except TimeoutError:
+            pytest.fail(f"{len(acked)} of 10 messages acked within 15 s, before any SIGTERM")
+        for i in range(10, 20):
+            await send(i)
         os.killpg(proc.pid, signal.SIGTERM)
         with pytest.raises(ConnectionClosed) as closed:
             async with asyncio.timeout(15):
@@ -90,4 +95,5 @@ async def test_sigterm_closes_sockets_with_1012_and_keeps_every_acked_message(tm
             os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.closing(sqlite3.connect(tmp_path / "kefu.db")) as db:
         stored = {row[0] for row in db.execute("SELECT message_id FROM messages WHERE session_id = ?", (sid,))}
-    assert set(acked) <= stored
+    assert len(set(acked)) == len(acked)
+    assert set(acked) <= stored, f"acked but not stored: {set(acked) - stored}"

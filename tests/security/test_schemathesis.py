@@ -8,7 +8,10 @@ credentials refuses a request without them; and every 4xx JSON body is the contr
 
 The data is seeded first through the public API and a WebSocket (a running node, as integrators see it); the
 fuzzing then runs in-process on a second app built on the same database, with the abuse limits off.
-Generation is derandomized, so a CI failure reproduces locally.
+Every operation runs twice: derandomized (the same cases on every run, so a CI failure reproduces locally), then
+from the session's random seed (tests/security/reporting.py: printed in the summary; KEFU_FUZZ_SEED replays it), so
+CI keeps finding cases the fixed run never makes. A run that generates no case at all fails; an operation whose
+schema leaves nothing to make invalid (its only parameters are path strings) has no negative run.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from PIL import Image
@@ -40,7 +44,7 @@ from schemathesis.python import asgi
 from kefu.app import create_app
 from kefu.config import Settings
 from tests.helpers import Node, running_node
-from tests.security.reporting import report
+from tests.security.reporting import FUZZ_SEED, report, report_fuzz_seed
 
 
 def import_every_module(package: ModuleType) -> None:
@@ -56,7 +60,8 @@ def import_every_module(package: ModuleType) -> None:
 
 
 import_every_module(schemathesis)
-MAX_EXAMPLES = 30  # per operation and generation mode
+MAX_EXAMPLES = 30  # per operation and generation mode, derandomized
+RANDOM_EXAMPLES = 10  # per operation and generation mode, from FUZZ_SEED
 AWKWARD_TEXT = ("\x00", "a\x00b", " ", "..", "%", "🙂", "\u202e", "é" * 300)
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 # Operations that end the session of the token they are sent with: they get a token of their own, and run last.
@@ -159,7 +164,9 @@ async def seeded(db_url: str, tmp_path: Path) -> AsyncIterator[Seeded]:
     overrides: dict[str, Any] = {"upload_dir": str(tmp_path / "uploads"), "webhook_allow_private": True}
     async with running_node(db_url, **overrides) as node:
         credentials, spare_agent_token, ids = await seed(node)
-    yield Seeded(Settings(db=db_url, rate_limits="off", **overrides), credentials, spare_agent_token, ids)
+    # article edits do not wait for the bot's new index: thousands of fuzzed edits would each wait for it
+    settings = Settings(db=db_url, rate_limits="off", bot_edit_wait_s=0, **overrides)
+    yield Seeded(settings, credentials, spare_agent_token, ids)
 
 
 def error_shape(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> bool | None:
@@ -254,15 +261,30 @@ def cases(operation: schemathesis.APIOperation, mode: GenerationMode, seeded: Se
     return st.one_of(branches)
 
 
-def fuzz(operation: schemathesis.APIOperation, mode: GenerationMode, seeded: Seeded, tally: Tally) -> None:
-    """Up to MAX_EXAMPLES cases of one operation; the first failure (shrunk) is recorded, not raised."""
+def nothing_to_make_invalid(operation: schemathesis.APIOperation) -> bool:
+    """True when the schema accepts every request of the operation: no body, no query, and only path parameters that
+    take any string (a URL path segment is always one). Such an operation gets no negative run: there is no case."""
+    raw = operation.definition.raw
+    return not raw.get("requestBody") and all(
+        p["in"] == "path" and {k: v for k, v in p.get("schema", {}).items() if k != "title"} == {"type": "string"}
+        for p in raw.get("parameters", [])
+    )
+
+
+def fuzz(
+    operation: schemathesis.APIOperation, mode: GenerationMode, seeded: Seeded, tally: Tally, seed: int | None = None
+) -> None:
+    """Up to MAX_EXAMPLES cases of one operation (RANDOM_EXAMPLES from `seed` when given, else derandomized); the
+    first failure (shrunk) is recorded, not raised. Generating no case at all is a failure too."""
     strategy = cases(operation, mode, seeded)
     tokens = credentials_for(operation, seeded)
     headers = st.sampled_from([auth(t) for t in tokens]) if tokens else st.just({})
+    label = f"{operation.label} ({mode.value}{'' if seed is None else f', seed {seed}'})"
+    examples = 0
 
     @settings(
-        max_examples=MAX_EXAMPLES,
-        derandomize=True,
+        max_examples=MAX_EXAMPLES if seed is None else RANDOM_EXAMPLES,
+        derandomize=seed is None,
         database=None,
         deadline=None,
         phases=[Phase.explicit, Phase.generate, Phase.shrink],
@@ -270,15 +292,22 @@ def fuzz(operation: schemathesis.APIOperation, mode: GenerationMode, seeded: See
     )
     @given(case=strategy, headers=headers)
     def run(case: schemathesis.Case, headers: dict[str, str]) -> None:
-        tally.examples += 1
+        nonlocal examples
+        examples += 1
         case.call_and_validate(headers=headers or None, checks=CHECKS)
 
+    if seed is not None:
+        run = hypothesis_seed(seed)(run)
     try:
         run()
-    except Unsatisfiable:
-        pass  # nothing of the request can be made invalid (e.g. its only parameter is any string)
+    except Unsatisfiable as exc:
+        tally.failures.append(f"{label}: no case could be generated ({exc})")
     except (Exception, FailureGroup) as exc:  # every failure is reported at the end, with the others
-        tally.failures.append(f"{operation.label} ({mode.value}):\n{describe(exc)}")
+        tally.failures.append(f"{label}:\n{describe(exc)}")
+    else:
+        if examples == 0:
+            tally.failures.append(f"{label}: no case was generated")
+    tally.examples += examples
 
 
 def describe(exc: BaseException) -> str:
@@ -291,18 +320,24 @@ def describe(exc: BaseException) -> str:
 
 @pytest.mark.timeout(300)
 def test_every_operation_holds_to_its_documented_schema(seeded: Seeded) -> None:
-    app, tally = create_app(seeded.settings), Tally()
+    report_fuzz_seed()
+    app, fixed, randomised = create_app(seeded.settings), Tally(), Tally()
     try:
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         schema.config.generation.update(with_security_parameters=False)
         for operation in in_run_order(schema):
-            tally.operations += 1
-            fuzz(operation, GenerationMode.POSITIVE, seeded, tally)
-            if has_parameters(operation):
-                fuzz(operation, GenerationMode.NEGATIVE, seeded, tally)
+            fixed.operations += 1
+            randomised.operations += 1
+            negative = has_parameters(operation) and not nothing_to_make_invalid(operation)
+            modes = [GenerationMode.POSITIVE, *([GenerationMode.NEGATIVE] if negative else [])]
+            for mode in modes:
+                fuzz(operation, mode, seeded, fixed)
+                fuzz(operation, mode, seeded, randomised, seed=FUZZ_SEED)
     finally:
         asgi.shutdown_lifespans()
     backend = "postgresql" if seeded.settings.db.startswith("postgresql") else "sqlite"
-    figures = f"{tally.operations} operations, {tally.examples:,} examples, {len(tally.failures)} failures"
-    report(f"schemathesis ({backend}): {figures}")
-    assert not tally.failures, "\n\n".join(tally.failures)
+    for tally, run in ((fixed, "derandomized"), (randomised, f"seed {FUZZ_SEED}")):
+        figures = f"{tally.operations} operations, {tally.examples:,} examples, {len(tally.failures)} failures"
+        report(f"schemathesis ({backend}, {run}): {figures}")
+    failures = fixed.failures + randomised.failures
+    assert not failures, "\n\n".join(failures)

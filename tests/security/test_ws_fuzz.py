@@ -13,7 +13,9 @@ node's limits, and floods. After every example:
   acked message exists once, under the seq its ack named; a retried client_msg_id acks the same message;
 - nothing of another visitor or another app changed, and their sockets heard nothing of the fuzzing.
 
-One node per backend serves every example; the test drives its own event loop (Hypothesis runs sync tests).
+One node per backend serves every example; the test drives its own event loop (Hypothesis runs sync tests). The
+examples run twice: derandomized (the same on every run, so a failure reproduces anywhere), then from the session's
+random seed (tests/security/reporting.py: printed in the summary; KEFU_FUZZ_SEED replays it).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
@@ -39,10 +42,11 @@ from kefu import errors
 from kefu.storage import tables
 from tests.conftest import BACKENDS, fresh_pg_database
 from tests.helpers import App, Client, Node, running_node
-from tests.security.reporting import report
+from tests.security.reporting import FUZZ_SEED, report, report_fuzz_seed
 from tests.security.test_sockets import documented_close_codes
 
-EXAMPLES = 250
+EXAMPLES = 250  # derandomized
+RANDOM_EXAMPLES = 100  # from FUZZ_SEED
 WS_MAX_BYTES = 1024 * 1024  # uvicorn's ws_max_size in running_node: above it the WebSocket layer closes 1009
 ANSWER_TIMEOUT = 30.0
 SERVER_TYPES = {
@@ -710,18 +714,27 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.mark.timeout(300)
 def test_the_node_survives_fuzzed_frames_and_stays_consistent(world: World) -> None:
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(example=examples)
-    def one(example: list[Action]) -> None:
-        world.loop.run_until_complete(world.run(example))
+    report_fuzz_seed()
+    for seed in (None, FUZZ_SEED):
 
-    one()
+        @settings(
+            max_examples=EXAMPLES if seed is None else RANDOM_EXAMPLES,
+            deadline=None,
+            derandomize=seed is None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(example=examples)
+        def one(example: list[Action]) -> None:
+            world.loop.run_until_complete(world.run(example))
+
+        if seed is not None:
+            one = hypothesis_seed(seed)(one)
+        try:
+            one()
+        except BaseException as exc:
+            exc.add_note(f"ws fuzzer: {'derandomized run' if seed is None else f'KEFU_FUZZ_SEED={seed}'}")
+            raise
     backend = "sqlite" if world.node.services.db.is_sqlite else "postgresql"
     report(
         f"ws fuzzer: {world.frames_tried} frames tried, 0 crashes, {world.checks} consistency checks passed ({backend})"

@@ -89,3 +89,29 @@ async def test_an_admin_resetting_a_password_revokes_the_agents_tokens(node: Nod
     assert (await node.http.get("/api/v1/canned-responses", headers=bearer(token))).status_code == 401
     login = {"app_id": app.app_id, "email": info["email"], "password": "reset-by-admin"}
     assert (await node.http.post("/api/v1/auth/login", json=login)).status_code == 200
+
+
+async def test_a_role_or_group_change_closes_the_agents_sockets_which_reopen_with_the_new_rights(node: Node) -> None:
+    """A demoted admin's open socket must not keep acting as an admin (issue 20): it closes 4409 `rights_changed`
+    and the same token reconnects with the new role; a change that touches no rights leaves sockets open."""
+    app = await node.create_app()
+    boss = await node.add_agent(app, role="admin")
+    token = await node.login(app, boss["email"])
+    console = await node.connect("agent", token, "admin's console")
+    assert console.ready["you"]["role"] == "admin"
+    url, key = f"/api/v1/agents/{boss['agent_id']}", bearer(app.api_key)
+
+    assert (await node.http.put(url, json={"level": 7}, headers=key)).status_code == 200
+    await console.ping()  # the level is no right: the socket stays open
+
+    r = await node.http.put(url, json={"role": "agent"}, headers=key)
+    assert r.status_code == 200, r.text
+    assert (await console.expect("error"))["code"] == "rights_changed"
+    assert await closed_with(node, console.conn) == 4409
+    reopened = await node.connect("agent", token, "reconnected")
+    assert reopened.ready["you"]["role"] == "agent"  # the token still holds; the socket now acts as an agent
+
+    r = await node.http.put(url, json={"groups": ["vip"]}, headers=key)
+    assert r.status_code == 200, r.text
+    assert await closed_with(node, reopened.conn) == 4409
+    assert (await node.connect("agent", token, "again")).ready["you"]["groups"] == ["vip"]

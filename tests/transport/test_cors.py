@@ -55,3 +55,34 @@ async def test_an_app_with_an_allowlist_refuses_other_sites(node: Node) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+async def test_a_wildcard_allowlist_lets_any_site_in_and_a_subdomain_wildcard_only_subdomains(node: Node) -> None:
+    """Issue 20: `allowed_origins: ["*"]` was accepted but compared literally, which blocked every browser."""
+    app = await node.create_app()
+    api = {"Authorization": f"Bearer {app.api_key}"}
+
+    async def session(origin: str) -> int:
+        r = await node.http.post("/api/v1/visitor/session", json={"app_id": app.app_id}, headers={"Origin": origin})
+        return r.status_code
+
+    r = await node.http.put(f"/api/v1/apps/{app.app_id}", json={"allowed_origins": ["*"]}, headers=api)
+    assert r.status_code == 200 and r.json()["allowed_origins"] == ["*"], r.text
+    assert await session("https://anywhere.example.org") == 200
+    token = (await node.http.post("/api/v1/visitor/session", json={"app_id": app.app_id})).json()["token"]
+    async with websockets.connect(
+        f"{node.ws_base}/ws/visitor?token={token}",
+        origin="https://anywhere.example.org",  # type: ignore[arg-type]
+    ) as ws:
+        assert '"ready"' in str(await ws.recv())
+
+    r = await node.http.put(f"/api/v1/apps/{app.app_id}", json={"allowed_origins": ["https://*.shop.com"]}, headers=api)
+    assert r.status_code == 200, r.text
+    assert await session("https://m.shop.com") == 200
+    assert await session("https://a.b.shop.com") == 200
+    for other in ("https://shop.com", "http://m.shop.com", "https://evilshop.com", "https://shop.com.evil.net"):
+        assert await session(other) == 403, other
+
+    for bad in ("https://shop*.com", "https://*", "*.shop.com"):
+        r = await node.http.put(f"/api/v1/apps/{app.app_id}", json={"allowed_origins": [bad]}, headers=api)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request", (bad, r.text)

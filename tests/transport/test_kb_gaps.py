@@ -23,6 +23,8 @@ CLUB = "星星俱乐部有什么好处"
 CLUB_AGAIN = "加入星星俱乐部有哪些好处"  # a paraphrase of CLUB
 STORE = "你们门店几点关门"  # the shop sells online only: nothing in the knowledge base
 INVOICE = "怎么开发票?"  # an article's own question: answered
+# The first question of an app waits for its index: tens of seconds on a busy machine.
+FIRST_ANSWER = 300
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
@@ -50,12 +52,12 @@ async def bot_chat(node: Node, app: App, user: str) -> tuple[Client, str]:
 
 
 async def handed_off(visitor: Client, sid: str, reason: str) -> None:
-    queued = await visitor.expect("conversation", session_id=sid, status="queued", timeout=30)
+    queued = await visitor.expect("conversation", session_id=sid, status="queued", timeout=FIRST_ANSWER)
     assert queued["handoff_reason"] == reason
 
 
 async def answered(visitor: Client, sid: str) -> dict[str, Any]:
-    reply = await visitor.expect("message", session_id=sid, sender="bot", timeout=30)
+    reply = await visitor.expect("message", session_id=sid, sender="bot", timeout=FIRST_ANSWER)
     assert reply.get("article_id"), reply
     return reply
 
@@ -103,6 +105,10 @@ async def test_handed_off_questions_grouped_by_meaning_largest_first(node: Node)
     items = await gaps(node, app)
     assert [(i["count"], i["session_ids"]) for i in items] == [(2, club), (1, [store])]
     assert items[0]["question"] in (CLUB, CLUB_AGAIN) and items[1]["question"] == STORE
+    # Every wording of a group with its count, the listed one first: what the console adds to an article.
+    assert items[0]["wordings"][0]["question"] == items[0]["question"]
+    assert sorted((w["question"], w["count"]) for w in items[0]["wordings"]) == [(CLUB_AGAIN, 1), (CLUB, 1)]
+    assert items[1]["wordings"] == [{"question": STORE, "count": 1}]
     for item in items:  # the closest article and the bot's confidence in it now, below the threshold
         assert isinstance(item["article_id"], str) and 0 <= item["confidence"] < 0.7
 
@@ -163,6 +169,8 @@ async def test_which_question_each_handoff_records_one_per_conversation(node: No
     # Its group — the invoice questions of `asked`, `later` and `again` too — is now listed, though answered.
     items = await gaps(node, app)
     assert [(i["question"], i["session_ids"]) for i in items] == [(INVOICE, [low, asked, later, again])]
+    # One wording, as first typed: "怎么开发票" of `again` folds into it (punctuation), so it counts 4.
+    assert items[0]["wordings"] == [{"question": INVOICE, "count": 4}]
 
 
 async def test_no_answer_from_an_empty_knowledge_base_has_no_closest_article(node: Node) -> None:
@@ -174,7 +182,16 @@ async def test_no_answer_from_an_empty_knowledge_base_has_no_closest_article(nod
     await visitor.text(sid, STORE)
     await handed_off(visitor, sid, "no_answer")
     items = await gaps(node, app)
-    assert items == [{"question": STORE, "count": 1, "session_ids": [sid], "article_id": None, "confidence": None}]
+    assert items == [
+        {
+            "question": STORE,
+            "count": 1,
+            "session_ids": [sid],
+            "article_id": None,
+            "confidence": None,
+            "wordings": [{"question": STORE, "count": 1}],
+        }
+    ]
 
 
 async def test_thumbs_down_is_listed_even_when_answered_and_thumbs_up_is_stored(node: Node) -> None:

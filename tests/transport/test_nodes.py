@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import pytest
@@ -54,3 +55,21 @@ async def test_100_chats_over_three_nodes_on_redis_never_push_an_agent_over_capa
     async with fresh_pg_database() as url, contextlib.AsyncExitStack() as stack:
         nodes = [await stack.enter_async_context(running_node(url, redis=REDIS_URL)) for _ in range(3)]
         await capacity_scenario(nodes, await nodes[0].create_app())
+
+
+async def test_a_demotion_on_one_node_closes_the_agents_socket_on_another() -> None:
+    assert REDIS_URL is not None
+    async with fresh_pg_database() as url, contextlib.AsyncExitStack() as stack:
+        a, b = [await stack.enter_async_context(running_node(url, redis=REDIS_URL)) for _ in range(2)]
+        app = await a.create_app()
+        boss = await a.add_agent(app, role="admin")
+        console = await b.agent(app, boss["email"])
+        r = await a.http.put(
+            f"/api/v1/agents/{boss['agent_id']}",
+            json={"role": "agent"},
+            headers={"Authorization": f"Bearer {app.api_key}"},
+        )
+        assert r.status_code == 200, r.text
+        assert (await console.expect("error"))["code"] == "rights_changed"
+        await asyncio.wait_for(console.conn.wait_closed(), 5)
+        assert console.conn.close_code == 4409

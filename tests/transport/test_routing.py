@@ -17,7 +17,7 @@ from kefu.domain.models import Actor
 from kefu.pubsub import MemoryPubSub, PubSub
 from kefu.storage import agents as agent_store
 from kefu.storage import conversations as conversation_store
-from tests.conftest import PG_URL, fresh_pg_database
+from tests.conftest import fresh_pg_database
 from tests.helpers import App, Client, Node, running_node
 
 AGENTS, CAPACITY, VISITORS = 5, 3, 100
@@ -228,7 +228,6 @@ def node_on_bus(db_url: str, pubsub: PubSub, clock: Clock | None = None) -> Any:
 
 
 @pytest.mark.postgresql
-@pytest.mark.skipif(not PG_URL, reason="needs KEFU_TEST_PG")
 async def test_two_nodes_on_one_postgresql_never_push_an_agent_over_capacity() -> None:
     async with fresh_pg_database() as url:
         bus = MemoryPubSub()

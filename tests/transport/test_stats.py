@@ -1,81 +1,23 @@
 """GET /stats on a fixed history built through the API with an injected clock; every number worked out by hand.
 
-The history (t in seconds after T0; one agent A with max_concurrent 1, the shop knowledge base):
-- V1 (t=0): asks a FAQ question, the bot answers with an article; V1 closes at t=5.       bot-resolved
-- V2 (t=10): says 转人工 while nobody is online -> queued at 10 (user_request);
-  A goes online at t=40 -> assigned (wait 30); A replies at 50 (first response 40); A closes at 100 (handle 60).
-- V3 (t=55): request_human -> queued at 55 (user_request); A is full; V3 closes at 75.     abandoned
-- V4 (t=110): asks something the KB does not cover -> low_confidence, queued and assigned at once (wait 0);
-  A replies at 130 (first response 20); still open.
-Messages: V1 question + answer = 2; V2 转人工 + handoff notice + reply = 3; V3 notice = 1; V4 question + notice +
-reply = 3; total 9.
+The history is tests/history.py's `hand_worked_day` (its docstring works out the figures); the console's dashboard
+test plays it too, with a week after it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from pathlib import Path
-from typing import Any
-
-import orjson
-
 from kefu.domain.clock import FakeClock
-from tests.helpers import Client, Node, running_node
+from tests.helpers import Node, running_node
+from tests.history import T0, hand_worked_day
 
-T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-KB = orjson.loads((Path(__file__).parent.parent / "data" / "kb_shop.json").read_bytes())
-
-
-async def chat(node: Node, app: Any, user: str) -> tuple[Client, str]:
-    visitor = await node.visitor(app, user)
-    return visitor, (await visitor.open_chat())["session_id"]
+METRICS_TOKEN = "scrape-token-for-tests"
 
 
 async def test_stats_on_a_fixed_history_match_the_numbers_worked_out_by_hand(sqlite_url: str) -> None:
     clock = FakeClock(T0)
     async with running_node(sqlite_url, clock=clock) as node:
-        app = await node.create_app()
-        r = await node.http.post("/api/v1/kb/import", json=KB, headers={"Authorization": f"Bearer {app.api_key}"})
-        assert r.status_code == 200
-        info = await node.add_agent(app, max_concurrent=1)
-        agent = await node.agent(app, info["email"], online=False)
-
-        v1, s1 = await chat(node, app, "V1")
-        await v1.text(s1, "下单后多久能发货呀?")
-        await v1.expect("message", session_id=s1, sender="bot", timeout=30)
-        clock.advance(5)
-        await v1.send("close", session_id=s1)
-        await v1.expect("conversation", session_id=s1, status="closed")
-
-        clock.advance(5)  # t=10
-        v2, s2 = await chat(node, app, "V2")
-        await v2.text(s2, "转人工")
-        await v2.expect("conversation", session_id=s2, status="queued", timeout=30)
-        await v2.expect("message", session_id=s2, sender="bot")  # the handoff notice
-        clock.advance(30)  # t=40
-        await agent.send("set_status", status="online")
-        await agent.expect("assigned", session_id=s2)
-        clock.advance(10)  # t=50
-        await agent.text(s2, "您好，我来帮您处理。")
-
-        clock.advance(5)  # t=55
-        v3, s3 = await chat(node, app, "V3")
-        await v3.send("request_human", session_id=s3)
-        await v3.expect("queue", session_id=s3)
-        clock.advance(20)  # t=75
-        await v3.send("close", session_id=s3)
-        await v3.expect("conversation", session_id=s3, status="closed")
-
-        clock.advance(25)  # t=100
-        await agent.send("close", session_id=s2)
-        await v2.expect("conversation", session_id=s2, status="closed")
-
-        clock.advance(10)  # t=110
-        v4, s4 = await chat(node, app, "V4")
-        await v4.text(s4, "你们公司今年的年会在哪个城市办?")
-        await agent.expect("assigned", session_id=s4, timeout=30)
-        clock.advance(20)  # t=130
-        await agent.text(s4, "这个问题我来回答您。")
+        played = await hand_worked_day(node, clock)
+        app, info = played.app, played.agents["张伟"]
 
         params = {"from": "2026-03-02T08:00:00.000Z", "to": "2026-03-02T10:00:00.000Z", "bucket": "hour"}
         r = await node.http.get("/api/v1/stats", params=params, headers={"Authorization": f"Bearer {app.api_key}"})
@@ -149,13 +91,33 @@ async def test_canned_responses_for_the_app_and_for_one_agent(node: Node) -> Non
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
 
 
-async def test_prometheus_metrics_count_sockets_messages_queues_and_latency(node: Node) -> None:
+async def test_the_metrics_need_their_token_and_are_off_without_one(sqlite_url: str) -> None:
+    """Issue 20: /metrics was public and listed every tenant's app id."""
+    async with running_node(sqlite_url) as node:
+        r = await node.http.get("/metrics")
+        assert r.status_code == 404 and "KEFU_METRICS_TOKEN" in r.json()["error"]["message"]
+    async with running_node(sqlite_url, metrics_token="scrape-Secret-1") as node:
+        app = await node.create_app()
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {app.api_key}"}):
+            r = await node.http.get("/metrics", headers=headers)
+            assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", headers
+            assert app.app_id not in r.text
+        r = await node.http.get("/metrics", headers={"Authorization": "Bearer scrape-Secret-1"})
+        assert r.status_code == 200 and app.app_id in r.text
+
+
+async def test_prometheus_metrics_count_sockets_messages_queues_and_latency(db_url: str) -> None:
+    async with running_node(db_url, metrics_token=METRICS_TOKEN) as node:
+        await check_metrics(node)
+
+
+async def check_metrics(node: Node) -> None:
     app = await node.create_app()
     visitor = await node.visitor(app, "M1")
     sid = (await visitor.open_chat())["session_id"]  # nobody online: it waits in the queue
     for i in range(3):
         await visitor.text(sid, f"m{i}")
-    text = (await node.http.get("/metrics")).text
+    text = (await node.http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})).text
     lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
     assert lines['kefu_open_sockets{kind="visitor"}'] == "1"
     assert int(lines["kefu_messages_total"]) >= 3

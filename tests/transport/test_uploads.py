@@ -159,3 +159,52 @@ async def test_an_oversize_file_is_refused(node: Node, upload_dir: Path) -> None
     r = await node.http.post("/api/v1/uploads", files={"other": ("a.txt", b"hi")}, headers=bearer(token))
     assert_error(r, 400, "bad_request")
     assert_error(await upload(node, app.api_key, "a.txt", b"hi"), 401, "unauthorized")  # keys do not upload
+
+
+def png_declaring(width: int, height: int, channels: int = 3) -> bytes:
+    """A valid PNG of `width` x `height` black pixels: a decompression bomb, ~1/1000 of its decoded size."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    color_type = {3: 2, 4: 6}[channels]
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (1 + width * channels)
+    body = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+async def test_images_too_large_to_decode_get_no_thumbnail_and_stay_uploadable(sqlite_url: str) -> None:
+    """Issue 20: a tiny image declaring 6300x6300 pixels (under the old 40 MP cap) was decoded for each upload."""
+    from tests.helpers import running_node
+
+    async with running_node(sqlite_url) as node:
+        app = await node.create_app()
+        token = await node.visitor_token(app)
+        bomb = png_declaring(6300, 6300)
+        assert len(bomb) < 200_000
+        r = await upload(node, token, "bomb.png", bomb, "image/png")
+        assert r.status_code == 201 and "thumbnail_url" not in r.json(), r.text
+        # Under the pixel cap but over the decoded-bytes cap as RGBA (57 MB); as RGB (43 MB) it is decoded.
+        r = await upload(node, token, "rgba.png", png_declaring(3800, 3800, channels=4), "image/png")
+        assert r.status_code == 201 and "thumbnail_url" not in r.json(), r.text
+        r = await upload(node, token, "rgb.png", png_declaring(3800, 3800, channels=3), "image/png")
+        assert r.status_code == 201 and "thumbnail_url" in r.json(), r.text
+
+
+async def test_at_most_one_thumbnail_is_decoded_per_core_at_a_time(sqlite_url: str) -> None:
+    import asyncio
+    import os
+
+    from tests.helpers import running_node
+
+    async with running_node(sqlite_url) as node:
+        app = await node.create_app()
+        tokens = [await node.visitor_token(app) for _ in range(8)]
+        image = png_declaring(3000, 3000)
+        results = await asyncio.gather(*(upload(node, t, "big.png", image, "image/png") for t in tokens))
+        assert all(r.status_code == 201 and "thumbnail_url" in r.json() for r in results)
+        assert 1 <= node.services.uploads.thumbnail_jobs_peak <= (os.cpu_count() or 1)

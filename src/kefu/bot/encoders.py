@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
@@ -54,6 +55,41 @@ class PriorityLock:
             self._condition.notify_all()
 
 
+class RecentVectors:
+    """The vectors of the texts a process encoded last (least recently used out first), shared by its nodes.
+
+    Tenants often start from the same template knowledge base, and a node re-indexes an app it already knows
+    after each article edit: their texts are not encoded twice. Bounded: `size` texts per model and kind
+    (4,096 of them hold 6-8 MB of vectors).
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._vectors: OrderedDict[tuple[Kind, str], Vectors] = OrderedDict()
+        self._lock = threading.Lock()  # encoders run in worker threads
+
+    def encode(self, texts: Sequence[str], kind: Kind, dim: int, encode: Callable[[list[str]], Vectors]) -> Vectors:
+        result = np.empty((len(texts), dim), dtype=np.float32)
+        missing: dict[str, list[int]] = {}
+        with self._lock:
+            for i, text in enumerate(texts):
+                known = self._vectors.get((kind, text))
+                if known is None:
+                    missing.setdefault(text, []).append(i)
+                else:
+                    self._vectors.move_to_end((kind, text))
+                    result[i] = known
+        if missing:
+            fresh = encode(list(missing))
+            with self._lock:
+                for (text, rows), vector in zip(missing.items(), fresh, strict=True):
+                    result[rows] = vector
+                    self._vectors[(kind, text)] = vector
+                while len(self._vectors) > self._size:
+                    self._vectors.popitem(last=False)
+        return result
+
+
 def _normalised(vectors: NDArray[Any], dim: int) -> Vectors:
     vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, dim)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -76,9 +112,17 @@ class UniversalSentenceEncoder:
 
         self._model: Any = USE(threads=threads)
         self._lock = PriorityLock()  # the numpy forward pass sets a process-wide BLAS thread limit per call
+        self._recent = RecentVectors()
 
     def encode(self, texts: Sequence[str], kind: Kind = "query", urgent: bool = True) -> Vectors:
-        return _in_batches(texts, self.dim, 64 if urgent else 16, self._lock, urgent, self._model.encode)
+        return self._recent.encode(
+            texts,
+            kind,
+            self.dim,
+            lambda missing: _in_batches(
+                missing, self.dim, 64 if urgent else 16, self._lock, urgent, self._model.encode
+            ),
+        )
 
 
 class MultilingualE5:
@@ -97,16 +141,22 @@ class MultilingualE5:
 
         self._model: Any = E5(num_threads=threads)
         self._lock = PriorityLock()  # one forward pass at a time: the engine keeps per-model scratch buffers
+        self._recent = RecentVectors()
 
     def encode(self, texts: Sequence[str], kind: Kind = "query", urgent: bool = True) -> Vectors:
         encode = self._model.query if kind == "query" else self._model.passage
-        return _in_batches(
+        return self._recent.encode(
             texts,
+            kind,
             self.dim,
-            32 if urgent else 4,
-            self._lock,
-            urgent,
-            lambda chunk: encode(chunk if len(chunk) > 1 else chunk[0]),
+            lambda missing: _in_batches(
+                missing,
+                self.dim,
+                32 if urgent else 4,
+                self._lock,
+                urgent,
+                lambda chunk: encode(chunk if len(chunk) > 1 else chunk[0]),
+            ),
         )
 
 

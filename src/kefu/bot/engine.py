@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from numpy.typing import NDArray
 
 from kefu.bot.encoders import Kind, MultilingualE5, UniversalSentenceEncoder
 from kefu.bot.handoff import is_repeated_question, wants_human
-from kefu.bot.index import IndexTexts, KbArticle, KbIndex, VectorStore
+from kefu.bot.index import BuildStopped, IndexTexts, KbArticle, KbIndex, VectorStore
 from kefu.bot.matcher import Matcher
 from kefu.bot.model import BotModel
 from kefu.bot.text import Analyzer, normalise
@@ -98,6 +99,7 @@ class Bot:
         self._warming: asyncio.Task[None] | None = None
         self._apps: OrderedDict[str, _AppState] = OrderedDict()
         self._max_apps = max_apps
+        self._stopping = threading.Event()
         self._build_slot = asyncio.Semaphore(1)  # one index build at a time per node: imports queue, answers don't
 
     @staticmethod
@@ -191,6 +193,11 @@ class Bot:
         if wait_s > 0:
             await asyncio.wait({building}, timeout=wait_s)
 
+    def building(self, app_id: str) -> bool:
+        """True while this node builds a new index of the app (its previous index, if any, answers meanwhile)."""
+        state = self._apps.get(app_id)
+        return state is not None and state.building is not None and not state.building.done()
+
     def refresh(self, app_id: str) -> asyncio.Task[KbIndex]:
         """Start indexing the app's knowledge base in the background, unless a build is already running."""
         state = self._state(app_id)
@@ -204,16 +211,20 @@ class Bot:
             async with self._build_slot:
                 version, articles = await self._source.kb_articles(app_id)
                 previous = state.index.tables if state.index is not None else None
-                wanted = IndexTexts.of(articles, matcher.analyzer).by_table(matcher.use, matcher.e5)
+                # segmenting thousands of texts takes seconds: off the event loop, like the encoding
+                texts = await asyncio.to_thread(IndexTexts.of, articles, matcher.analyzer)
+                wanted = texts.by_table(matcher.use, matcher.e5)
                 if previous is not None:
                     have = previous.texts()
-                    wanted = {key: [t for t in texts if t not in have.get(key, ())] for key, texts in wanted.items()}
-                store = VectorStore(await self._source.kb_vectors(app_id, wanted))
-                index = await asyncio.to_thread(matcher.build, articles, version, previous, store)
+                    wanted = {key: [t for t in found if t not in have.get(key, ())] for key, found in wanted.items()}
+                store = VectorStore(await self._source.kb_vectors(app_id, wanted), stopping=self._stopping.is_set)
+                index = await asyncio.to_thread(matcher.build, articles, version, previous, store, texts)
                 if any(store.fresh.values()):
                     await self._source.save_kb_vectors(app_id, store.fresh)
             state.index = index
             return index
+        except BuildStopped:
+            raise asyncio.CancelledError from None
         except Exception:
             log.exception("building the bot's index of app %s failed", app_id)
             raise
@@ -221,7 +232,9 @@ class Bot:
             state.building = None
 
     async def stop(self) -> None:
-        """Cancel index builds in flight (a node calls this when it stops)."""
+        """Cancel index builds in flight (a node calls this when it stops); a build's worker thread gives up after
+        its current small batch, so the process does not wait for the build to end."""
+        self._stopping.set()
         tasks: list[asyncio.Task[Any]] = [s.building for s in self._apps.values() if s.building is not None]
         if self._warming is not None:
             tasks.append(self._warming)

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from kefu.bot.encoders import Kind, SentenceEncoder, Vectors
+from kefu.bot.handoff import question_key
 from kefu.bot.text import Analyzer, char_pairs, idf, normalise, unique
 
 BM25_K1 = 1.2
 BM25_B = 0.75
+STOP_CHECK_TEXTS = 32  # a build checks whether its node is stopping after encoding this many texts
 ANSWER_CHARS = 300  # an answer's vector and BM25 read its first 300 characters (the part a visitor reads first)
 _SENTENCE = re.compile(r"[^。；;！!？?\n]+[。；;！!？?]?")
 
@@ -43,12 +45,28 @@ def answer_sentences(answer: str) -> list[str]:
     return [s for s in found if len(s) >= 6]
 
 
+class BuildStopped(Exception):
+    """An index build given up because its node is stopping (checked between small batches of encoding)."""
+
+
 @dataclass(slots=True)
 class VectorStore:
-    """Vectors a build may reuse (read from the database before it) and those it had to encode (saved after)."""
+    """Vectors a build may reuse (read from the database before it) and those it had to encode (saved after).
+
+    `stopping` is asked between batches of encoding: a node that stops does not wait for a long build to end.
+    """
 
     known: dict[tuple[str, Kind], dict[str, NDArray[np.float32]]] = field(default_factory=dict)
     fresh: dict[tuple[str, Kind], dict[str, NDArray[np.float32]]] = field(default_factory=dict)
+    stopping: Callable[[], bool] = field(default=lambda: False)
+
+    def encode(self, encoder: SentenceEncoder, texts: list[str], kind: Kind) -> Vectors:
+        parts = [np.zeros((0, encoder.dim), dtype=np.float32)]
+        for start in range(0, len(texts), STOP_CHECK_TEXTS):
+            if self.stopping():
+                raise BuildStopped
+            parts.append(encoder.encode(texts[start : start + STOP_CHECK_TEXTS], kind, urgent=False))
+        return np.concatenate(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +133,7 @@ class VectorTable:
         wanted = unique(texts)
         known = store.known.get(self.key, {})
         missing = [t for t in wanted if t not in self.rows and t not in known]
-        fresh = encoder.encode(missing, self.kind, urgent=False)
+        fresh = store.encode(encoder, missing, self.kind)
         saved = store.fresh.setdefault(self.key, {})
         vectors = np.empty((len(wanted), encoder.dim), dtype=np.float32)
         fresh_rows = {t: i for i, t in enumerate(missing)}
@@ -223,6 +241,9 @@ class KbIndex:
     pair_idf: dict[str, float]
     unseen_idf: float
     tables: Tables
+    # Each wording of exactly one article (its question_key: script, width, case, spaces and punctuation folded)
+    # → that article's position. A wording two articles share is left out: it says nothing about which one.
+    own_wordings: dict[str, int] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -241,11 +262,13 @@ def build_index(
     analyzer: Analyzer,
     previous: Tables | None = None,
     store: VectorStore | None = None,
+    texts: IndexTexts | None = None,
 ) -> KbIndex:
-    """Index `articles`; texts already in `previous` or known to `store` are not encoded again."""
+    """Index `articles` (`texts`: their IndexTexts when already made); texts already in `previous` or known to
+    `store` are not encoded again."""
     tables = previous or Tables.empty(use, e5)
     store = store if store is not None else VectorStore()
-    texts = IndexTexts.of(articles, analyzer)
+    texts = texts if texts is not None else IndexTexts.of(articles, analyzer)
     phrase_texts, answer_texts, sentence_texts = texts.phrases, texts.answers, texts.sentences
     tables = Tables(
         tables.phrase_use.encoded(use, phrase_texts, store),
@@ -276,4 +299,16 @@ def build_index(
         pair_idf={p: idf(df, n) for p, df in pair_df.items()},
         unseen_idf=idf(0, n),
         tables=tables,
+        own_wordings=own_wordings(articles),
     )
+
+
+def own_wordings(articles: Sequence[KbArticle]) -> dict[str, int]:
+    """Each article's question and similar questions, reduced by `question_key`, where only one article has it."""
+    owners: dict[str, set[int]] = {}
+    for position, article in enumerate(articles):
+        for phrasing in article.phrasings():
+            key = question_key(phrasing)
+            if key:
+                owners.setdefault(key, set()).add(position)
+    return {key: next(iter(found)) for key, found in owners.items() if len(found) == 1}

@@ -11,6 +11,9 @@
    kind of fact asked for (a time, a price, a rate, a count) and any number the question names, the best
    answer sentence — into P(the article answers the question).
 
+A question that is word for word (once normalised) one article's own question or similar question is answered by
+that article: the tenant put the wording there.
+
 No feature counts an article's phrasings: a knowledge base with one question per article and one with twenty
 are read the same way (the fitted models saw both).
 """
@@ -26,12 +29,16 @@ from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from kefu.bot.encoders import SentenceEncoder, Vectors
-from kefu.bot.index import KbArticle, KbIndex, Tables, VectorStore, build_index
+from kefu.bot.handoff import question_key
+from kefu.bot.index import IndexTexts, KbArticle, KbIndex, Tables, VectorStore, build_index
 from kefu.bot.model import BotModel
 from kefu.bot.smalltalk import OUT_OF_SCOPE
 from kefu.bot.text import Analyzer, char_pairs, latin_share, normalise, unique
 
 MAX_QUESTION_CHARS = 500
+# A question that is, once normalised, one article's own question or similar question is answered by it whatever
+# the neighbouring articles: the tenant wrote that wording there (or added it from a gap, protocol §11).
+OWN_WORDING_CONFIDENCE = 0.99
 CANDIDATES = 10
 SCORERS = ("phrase_e5", "phrase_use", "answer_e5", "answer_use", "bm25_phrase", "bm25_answer")
 # Stage one's blend of z-scores (fixed, not fitted): it only has to keep the right article among ten.
@@ -148,10 +155,15 @@ class Matcher:
         self._small_talk_e5 = e5.encode(small_talk)
 
     def build(
-        self, articles: list[KbArticle], version: int, previous: Tables | None = None, store: VectorStore | None = None
+        self,
+        articles: list[KbArticle],
+        version: int,
+        previous: Tables | None = None,
+        store: VectorStore | None = None,
+        texts: IndexTexts | None = None,
     ) -> KbIndex:
         with self._blas.limit(limits=1, user_api="blas"):
-            return build_index(articles, version, self.use, self.e5, self.analyzer, previous, store)
+            return build_index(articles, version, self.use, self.e5, self.analyzer, previous, store, texts)
 
     def question(self, question: str) -> Question | None:
         text = normalise(question)[:MAX_QUESTION_CHARS]
@@ -174,6 +186,9 @@ class Matcher:
             candidates, rows = self.candidates(index, asked, scores)
             ranked = self.model.ranker.scores(rows)
             chosen, features = self.decision(index, asked, scores, candidates, rows, ranked)
+        own = index.own_wordings.get(question_key(question))
+        if own is not None:  # the tenant wrote this very wording into one article: that is its answer
+            return Match(index.articles[own], OWN_WORDING_CONFIDENCE, features)
         return Match(index.articles[chosen], self.model.decider.probability(features), features)
 
     # --- the steps, public so scripts/fit_bot.py computes exactly what the bot does ------------------------

@@ -20,11 +20,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from kefu import errors
+from kefu.outages import OutageLog
 from kefu.pubsub.base import Event, Handler
 
 log = logging.getLogger(__name__)
 PREFIX = "kefu:"
 NODE_ID_BYTES = 16
+RESUBSCRIBE_MAX_DELAY_S = 1.0  # live delivery across nodes resumes within about this long of Redis's return
 
 
 class _RedisSubscription:
@@ -44,6 +47,7 @@ class RedisPubSub:
         self._pubsub: Any = self._client.pubsub(ignore_subscribe_messages=True)
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self.outage = OutageLog(log, "Redis (pubsub)")
 
     async def start(self) -> None:
         await self._client.ping()  # fail at start-up, not at the first message, when Redis is unreachable
@@ -63,15 +67,22 @@ class RedisPubSub:
         self._deliver(topic, event)
         try:
             await self._client.publish(PREFIX + topic, self.node_id + event)
-        except RedisError:  # other nodes' clients recover by seq and sync; this node's were served
-            log.warning("could not publish to Redis on %s", topic)
+        except (RedisError, OSError) as exc:  # other nodes' clients recover by seq and sync; this node's were served
+            self.outage.failed(exc, f"publishing on {topic}")
+        else:
+            self.outage.succeeded()
 
     async def subscribe(self, topic: str, handler: Handler) -> _RedisSubscription:
+        """Deliver `topic` to `handler`; raises `Unavailable`, leaving nothing registered, when Redis is down."""
         async with self._lock:
-            first = topic not in self.handlers or not self.handlers[topic]
+            if not self.handlers.get(topic):
+                try:
+                    await self._pubsub.subscribe(PREFIX + topic)
+                except (RedisError, OSError) as exc:
+                    # Registered only once subscribed: a failed caller (a socket closing) must leave no handler.
+                    self.outage.failed(exc, f"subscribing to {topic}")
+                    raise errors.Unavailable("kefu cannot reach Redis just now; try again shortly.") from exc
             self.handlers[topic].add(handler)
-            if first:
-                await self._pubsub.subscribe(PREFIX + topic)
         return _RedisSubscription(self, topic, handler)
 
     async def unsubscribe(self, topic: str, handler: Handler) -> None:
@@ -116,7 +127,7 @@ class RedisPubSub:
                 return
             except (RedisError, OSError):
                 await asyncio.sleep(delay)  # backing off while Redis is away
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RESUBSCRIBE_MAX_DELAY_S)
 
     async def close(self) -> None:
         if self._reader is not None:

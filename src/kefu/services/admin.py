@@ -11,15 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
-
 from kefu import errors
 from kefu.domain.clock import Clock, iso
 from kefu.domain.ids import new_id
 from kefu.domain.models import Actor, Agent, App
 from kefu.domain.records import agent_record
 from kefu.domain.routing import DEFAULT_GROUP, insert_at, match_document, parse_match, shown_status
-from kefu.services.auth import MIN_PASSWORD_CHARS, hash_api_key, hash_password, new_api_key
+from kefu.services.auth import MIN_PASSWORD_CHARS, check_tags_size, hash_api_key, hash_password, new_api_key
 from kefu.services.limits import APP_LIMITS, effective_limits
 from kefu.storage import Database, Tx
 from kefu.storage import agents as agent_store
@@ -29,7 +27,6 @@ from kefu.storage import visitors as visitor_store
 
 ROLES = ("admin", "agent")
 AGENT_FIELDS = ("name", "role", "level", "max_concurrent")
-MAX_TAGS_BYTES = 16 * 1024
 MAX_RULES = 500
 DEMO_APP_MARKER = "demo_app_id"  # the marker naming the app `kefu demo` made (services/demo.py)
 
@@ -51,11 +48,11 @@ class AdminService:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db, self.clock = db, clock
 
-    async def rate_limits_of(self, app_id: str) -> dict[str, int]:
-        """An app's own limit counts (empty for an app that does not exist: the defaults hold)."""
+    async def rate_limits_of(self, app_id: str) -> dict[str, int] | None:
+        """An app's own limit counts; None when there is no such app."""
         async with self.db.read() as tx:
             app = await app_store.get_app(tx, app_id)
-        return app.settings.rate_limits if app else {}
+        return app.settings.rate_limits if app else None
 
     async def demo_app(self) -> App | None:
         """The app `kefu demo` made in this database, if it made one (the demo page serves its widget)."""
@@ -362,8 +359,7 @@ class AdminService:
         """Replace the trusted tags of the app's visitor `user_id` (the site's server, with an API key)."""
         if actor.kind != "api_key":
             raise errors.Unauthorized("This endpoint takes an API key.")
-        if len(orjson.dumps(tags)) > MAX_TAGS_BYTES:
-            raise errors.BadRequest(f"tags hold at most {MAX_TAGS_BYTES} bytes of JSON.")
+        check_tags_size(tags)
         async with self.db.transaction() as tx:
             visitor = await visitor_store.visitor_by_user(tx, actor.app_id, user_id)
             if visitor is None:
@@ -400,13 +396,17 @@ def group_view(row: Any) -> dict[str, Any]:
 
 
 def check_origin(origin: str) -> str:
-    """`*` or `scheme://host[:port]`, as browsers send it in the Origin header."""
+    """`*` (any site), `scheme://host[:port]` as browsers send it in the Origin header, or `scheme://*.host[:port]`
+    (any subdomain of host); a `*` anywhere else is refused rather than compared literally."""
     origin = origin.strip().rstrip("/")
     if origin == "*":
         return origin
     parts = urlsplit(origin)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query or parts.fragment:
         raise errors.BadRequest(f"'{origin}' is not an origin such as https://shop.example.com.")
+    wildcard = parts.netloc.startswith("*.")
+    if "*" in (parts.netloc[2:] if wildcard else parts.netloc) or (wildcard and "." not in parts.netloc[2:]):
+        raise errors.BadRequest(f"'{origin}': use '*' alone (any site) or 'https://*.shop.com' (any subdomain).")
     return origin
 
 

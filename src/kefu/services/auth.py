@@ -30,6 +30,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("kefu-timing-equaliser")
 API_KEY_PREFIX = "kefu_"
 MIN_PASSWORD_CHARS = 8
+MAX_TAGS_BYTES = 16 * 1024  # a visitor's tags, as JSON: they reach every agent on each assignment and reconnect
 
 
 def hash_password(password: str) -> str:
@@ -56,6 +57,12 @@ def digest_matches(expected_hex: str, given: str | None) -> bool:
 def canonical_json(value: Any) -> str:
     """Keys sorted, `,` and `:` without spaces, UTF-8 unescaped: the form `tags_hash` signs."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def check_tags_size(tags: Any) -> None:
+    """The same cap for tags from a browser and from the site's server."""
+    if tags is not None and len(canonical_json(tags).encode()) > MAX_TAGS_BYTES:
+        raise errors.BadRequest(f"tags hold at most {MAX_TAGS_BYTES} bytes of JSON.")
 
 
 def hash_api_key(key: str) -> str:
@@ -204,6 +211,7 @@ class AuthService:
             raise errors.IdentityUnverified("user_hash is not the HMAC-SHA256 of user_id under the app secret.")
         trusted: dict[str, Any] | None = None
         client_tags: dict[str, Any] | None = None
+        check_tags_size(tags)
         if tags is not None:
             if tags_hash is not None:
                 signed = hmac_hex(app.secret, (user_id or "") + "\n" + canonical_json(tags))

@@ -116,6 +116,8 @@ class BotFlow:
     async def _answer_logged(self, conv: Conversation, message: Message) -> None:
         try:
             await self.answer(conv, message)
+        except errors.Unavailable:  # logged once as an outage by the database
+            pass
         except Exception:
             log.exception("the bot failed to answer in %s", conv.session_id)
 

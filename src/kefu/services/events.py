@@ -49,5 +49,10 @@ class Publisher:
             frame["epoch_below"] = epoch_below
         await self.publish([agent_topic(agent_id)], frame)
 
+    async def rights_changed(self, agent_id: str) -> None:
+        """Close the agent's sockets on every node after a role or group change: a socket acts with the rights its
+        agent had when it opened, so it must reopen (close 4409) to act with the new ones."""
+        await self.publish([agent_topic(agent_id)], {"type": "rights_changed"})
+
     async def to_participants(self, visitor_id: str, agent_ids: Iterable[str | None], frame: dict[str, Any]) -> None:
         await self.publish([visitor_topic(visitor_id), *(agent_topic(a) for a in agent_ids if a)], frame)

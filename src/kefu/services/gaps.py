@@ -38,6 +38,14 @@ CACHED_MATCHES = 4096
 
 
 @dataclass(frozen=True, slots=True)
+class Wording:
+    """One way a group's question was put, as the visitor first typed it, and how many conversations put it so."""
+
+    question: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class GapGroup:
     """One item of `GET /kb/gaps`."""
 
@@ -45,6 +53,8 @@ class GapGroup:
     session_ids: list[str]
     article_id: str | None
     confidence: float | None
+    # Every wording of the group, most frequent first: what an admin adds to an article or makes a new one from.
+    wordings: list[Wording]
 
 
 class GapService:
@@ -77,13 +87,15 @@ class GapService:
         vectors = await self._vectors_of(wordings, [by_wording[k][0].question for k in wordings])
         groups = await asyncio.to_thread(group_by_meaning, vectors, [len(by_wording[k]) for k in wordings])
         members = [sorted((g for i in group for g in by_wording[wordings[i]]), key=_asked) for group in groups]
+        # A group's rows keep the order of `wordings` (most frequent first, ties: the earliest): its seed comes first.
+        phrasings = [[_wording(by_wording[wordings[i]]) for i in group] for group in groups]
         # The group's seed is its most frequent wording (ties: the earliest): the question it is listed under.
         listed = sorted(
-            zip(members, (by_wording[wordings[group[0]]][0].question for group in groups), strict=True),
+            zip(members, (by_wording[wordings[group[0]]][0].question for group in groups), phrasings, strict=True),
             key=lambda item: (-len(item[0]), -item[0][-1].asked_at.timestamp(), item[1]),
         )
         found: list[GapGroup] = []
-        for questions, question in listed:
+        for questions, question, group_wordings in listed:
             if len(found) == limit:
                 break
             article_id, score = await self._best_match(actor.app_id, version, question)
@@ -91,7 +103,7 @@ class GapService:
             disliked = any(g.reason == NEGATIVE_FEEDBACK for g in questions)
             if confidence is not None and confidence >= app.settings.bot_threshold and not disliked:
                 continue  # handed off then, answered now
-            found.append(GapGroup(question, [g.session_id for g in questions], article_id, confidence))
+            found.append(GapGroup(question, [g.session_id for g in questions], article_id, confidence, group_wordings))
         return found
 
     async def _best_match(self, app_id: str, version: int, question: str) -> tuple[str | None, float]:
@@ -122,6 +134,11 @@ class GapService:
         while len(self._vectors) > max(CACHED_VECTORS, len(keys)):
             self._vectors.popitem(last=False)
         return np.stack(rows) if rows else np.zeros((0, 1), dtype=np.float32)
+
+
+def _wording(asked: list[Gap]) -> Wording:
+    """One wording's questions (oldest first) as listed: as the visitor first typed it, and how often."""
+    return Wording(asked[0].question, len(asked))
 
 
 def _asked(gap: Gap) -> tuple[dt.datetime, str]:

@@ -21,6 +21,7 @@ import contextlib
 import datetime as dt
 import logging
 
+from kefu import errors
 from kefu.domain.clock import Clock, SystemClock
 from kefu.storage import Database
 from kefu.storage import search as search_store
@@ -129,6 +130,8 @@ class SearchIndexer:
                 self.passes += 1
             except asyncio.CancelledError:
                 raise
+            except errors.Unavailable:  # logged once as an outage by the database: try again on the next wake
+                pass
             except Exception:  # the database went away for a moment, …: try again on the next wake
                 log.exception("search indexing pass failed")
                 if self._covering_since is not None:

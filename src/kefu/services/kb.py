@@ -24,7 +24,7 @@ from kefu.storage import kb as kb_store
 from kefu.storage.kb import StoredArticle
 
 IMPORT_CHUNK = 200
-EDIT_WAIT_S = 5.0  # an edit of one article waits for this node's new index (the contract's 5 s), an import not
+EDIT_WAIT_S = 5.0  # by default an edit of one article waits for the node's new index (the contract's 5 s), not imports
 MAX_PAGE = 200
 
 
@@ -130,8 +130,9 @@ def _text_key(text: str) -> str:
 
 
 class KbService:
-    def __init__(self, db: Database, clock: Clock, bot: Bot) -> None:
+    def __init__(self, db: Database, clock: Clock, bot: Bot, edit_wait_s: float = EDIT_WAIT_S) -> None:
         self.db, self.clock, self.bot = db, clock, bot
+        self._edit_wait_s = edit_wait_s
 
     async def list_articles(self, app_id: str, limit: int = 50, cursor: str | None = None) -> ArticlePage:
         if not 1 <= limit <= MAX_PAGE:
@@ -160,7 +161,7 @@ class KbService:
             await kb_store.bump_version(tx, app_id)
             created = await kb_store.get_article(tx, app_id, article.article_id)
         assert created is not None
-        await self.bot.changed(app_id, EDIT_WAIT_S)
+        await self.bot.changed(app_id, self._edit_wait_s)
         return created
 
     async def replace_article(self, app_id: str, article: ArticleInput) -> StoredArticle:
@@ -172,7 +173,7 @@ class KbService:
             await kb_store.bump_version(tx, app_id)
             replaced = await kb_store.get_article(tx, app_id, article.article_id)
         assert replaced is not None
-        await self.bot.changed(app_id, EDIT_WAIT_S)
+        await self.bot.changed(app_id, self._edit_wait_s)
         return replaced
 
     async def add_similar(self, actor: Actor, article_id: str, question: str) -> StoredArticle:
@@ -209,7 +210,7 @@ class KbService:
             await kb_store.bump_version(tx, actor.app_id)
             updated = await kb_store.get_article(tx, actor.app_id, article_id)
         assert updated is not None
-        await self.bot.changed(actor.app_id, EDIT_WAIT_S)
+        await self.bot.changed(actor.app_id, self._edit_wait_s)
         return updated
 
     async def delete_article(self, app_id: str, article_id: str) -> None:
@@ -221,7 +222,7 @@ class KbService:
             if not await kb_store.delete_article(tx, app_id, article_id):
                 raise ArticleNotFound(f"No article '{article_id}' in this app's knowledge base.")
             await kb_store.bump_version(tx, app_id)
-        await self.bot.changed(app_id, EDIT_WAIT_S)
+        await self.bot.changed(app_id, self._edit_wait_s)
 
     async def import_articles(
         self, app_id: str, articles: list[ArticleInput], progress: Callable[[int], None] | None = None

@@ -155,6 +155,8 @@ class PresenceService:
                 requeued = await self.routing.record_of(conv.session_id)
                 await self.publisher.to_participants(conv.visitor_id, [agent_id], requeued)
             await self.routing.assign_waiting(app_id)
+        except errors.Unavailable:  # logged once as an outage by the database; the next event will retry routing
+            pass
         except Exception:  # a timer has nobody to report to: log it, the next event will retry routing
             log.exception("presence expiry failed for agent %s", agent_id)
 

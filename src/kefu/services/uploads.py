@@ -37,7 +37,12 @@ from kefu.uploads import FileStore, StoredFileMissing
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 THUMBNAIL_PX = 320
-MAX_THUMBNAIL_SOURCE_PIXELS = 40_000_000  # larger images get no thumbnail (decompression bombs)
+# Decompression bombs: a 1.6 KB WebP may declare 6300x6300 pixels, and decoding it takes seconds of CPU and
+# hundreds of MB. An image over either cap (judged from its header, before decoding) gets no thumbnail; it stays
+# uploadable. 16 MP is a large phone photo; 48 MiB of decoded pixels holds it as RGB (not as RGBA or 16-bit).
+MAX_THUMBNAIL_SOURCE_PIXELS = 16_000_000
+MAX_DECODED_BYTES = 48 * 1024 * 1024
+_BYTES_PER_BAND = {"I": 4, "F": 4, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
 URL_PREFIX = "/api/v1/uploads"
 
 
@@ -149,17 +154,27 @@ def attachment_record(att: Attachment) -> dict[str, Any]:
     return record
 
 
+def decoded_bytes(width: int, height: int, mode: str) -> int:
+    """The memory the decoded pixels of an image take in Pillow."""
+    return width * height * Image.getmodebands(mode) * _BYTES_PER_BAND.get(mode, 1)
+
+
 def make_thumbnail(source: Path, target: Path) -> bool:
-    """A WebP at most THUMBNAIL_PX on each side; False when the image cannot be read (it stays uploadable)."""
+    """A WebP at most THUMBNAIL_PX on each side; False when the image cannot be read or is too large to decode
+    (it stays uploadable)."""
     try:
-        with Image.open(source) as image:
-            if image.width * image.height > MAX_THUMBNAIL_SOURCE_PIXELS:
+        with Image.open(source) as image:  # reads the header only
+            width, height = image.size
+            if width * height > MAX_THUMBNAIL_SOURCE_PIXELS:
                 return False
+            if decoded_bytes(width, height, image.mode) > MAX_DECODED_BYTES:
+                return False
+            image.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))  # JPEG decodes straight at a fraction of its size
             image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
             converted = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB")
             converted.save(target, "WEBP", quality=80)
             return True
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning):
         return False
 
 
@@ -187,8 +202,22 @@ ChunkReader = Callable[[int], Awaitable[bytes]]
 class UploadService:
     CHUNK: ClassVar[int] = 64 * 1024
 
-    def __init__(self, db: Database, store: FileStore, clock: Clock) -> None:
+    def __init__(self, db: Database, store: FileStore, clock: Clock, thumbnail_jobs: int | None = None) -> None:
         self.db, self.store, self.clock = db, store, clock
+        # At most one thumbnail is decoded per core at a time: a burst of images queues here instead of taking every
+        # core (and the memory of each decode) from the node's chats and health checks.
+        self._thumbnail_slots = asyncio.Semaphore(thumbnail_jobs or os.cpu_count() or 1)
+        self.thumbnail_jobs_running = 0
+        self.thumbnail_jobs_peak = 0  # the most ever decoded at once (tests read it)
+
+    async def _thumbnail(self, source: Path, target: Path) -> bool:
+        async with self._thumbnail_slots:
+            self.thumbnail_jobs_running += 1
+            self.thumbnail_jobs_peak = max(self.thumbnail_jobs_peak, self.thumbnail_jobs_running)
+            try:
+                return await asyncio.to_thread(make_thumbnail, source, target)
+            finally:
+                self.thumbnail_jobs_running -= 1
 
     async def limits(self, app_id: str) -> tuple[int, frozenset[str]]:
         """The app's size limit in bytes and its allowed type names."""
@@ -228,7 +257,7 @@ class UploadService:
             if kind is None:
                 raise UnsupportedType("Uploads are images (PNG, JPEG, GIF, WebP), PDF or UTF-8 text.")
             file_type = check_type(kind, shown, declared_type, allowed)
-            has_thumb = file_type.image and await asyncio.to_thread(make_thumbnail, temp, thumb)
+            has_thumb = file_type.image and await self._thumbnail(temp, thumb)
             key = f"{attachment_id[-2:]}/{attachment_id}"
             await self.store.put(key, temp)
             thumbnail_key = None

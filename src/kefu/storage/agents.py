@@ -68,19 +68,20 @@ async def routing_guard(db: Database, app_id: str) -> AsyncIterator[None]:
     if db.is_sqlite:
         yield
         return
-    async with db.engine.connect() as conn:
-        key = (ROUTING_LOCK_CLASS, sa.func.hashtext(app_id))
-        await conn.execute(sa.select(sa.func.pg_advisory_lock(*key)))
-        await conn.commit()  # the lock is the session's: it outlives this statement's transaction
-        try:
-            yield
-        finally:
+    with db.reporting_outages():
+        async with db.engine.connect() as conn:
+            key = (ROUTING_LOCK_CLASS, sa.func.hashtext(app_id))
+            await conn.execute(sa.select(sa.func.pg_advisory_lock(*key)))
+            await conn.commit()  # the lock is the session's: it outlives this statement's transaction
             try:
-                await conn.execute(sa.select(sa.func.pg_advisory_unlock(*key)))
-                await conn.commit()
-            except BaseException:
-                await conn.invalidate()  # closing the session is what surely frees its lock
-                raise
+                yield
+            finally:
+                try:
+                    await conn.execute(sa.select(sa.func.pg_advisory_unlock(*key)))
+                    await conn.commit()
+                except BaseException:
+                    await conn.invalidate()  # closing the session is what surely frees its lock
+                    raise
 
 
 async def lock_routing(tx: Tx, app_id: str) -> None:

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
+import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from kefu import errors
+from kefu.outages import OutageLog
+
+log = logging.getLogger(__name__)
 
 Tx = AsyncConnection
 # PostgreSQL refuses text holding NUL characters (SQLite keeps it): bad input from a client, not a server fault.
 UNSTORABLE_TEXT = frozenset({"22021", "22P05"})  # character_not_in_repertoire, untranslatable_character
+# The server is going away, starting up or full: a client retries later (class 08 is "connection exception").
+SERVER_GONE = frozenset({"57P01", "57P02", "57P03", "53300"})  # admin/crash shutdown, cannot connect now, too many
 
 
 def async_url(url: str) -> str:
@@ -67,11 +77,37 @@ def refusing_unstorable_text() -> Iterator[None]:
         raise
 
 
+UNREACHABLE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN})
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database is out of reach (down, restarting, connection cut), as opposed to refusing a statement.
+
+    Seen raw from the driver when connecting (`ConnectionRefusedError`, asyncpg's `CannotConnectNowError`)
+    and wrapped by SQLAlchemy once a connection in use is cut (`connection_invalidated`).
+    """
+    if isinstance(exc, ConnectionError | TimeoutError | PoolTimeout | socket.gaierror):
+        return True
+    if isinstance(exc, OSError):  # other OS errors (a full disk...) are not the database's absence
+        return exc.errno in UNREACHABLE
+    if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.exceptions.ConnectionDoesNotExistError):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        return exc.sqlstate in SERVER_GONE
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = str(getattr(exc.orig, "sqlstate", None) or "")
+        return state.startswith("08") or state in SERVER_GONE
+    return False
+
+
 class Database:
     """One engine and the transaction boundary every service uses."""
 
     def __init__(self, url: str, pool_size: int = 5) -> None:
         self.url = async_url(url)
+        self.outage = OutageLog(log, "the database")
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
             # One connection: SQLite has one writer anyway, and this keeps "database is locked" out of the process.
@@ -84,10 +120,22 @@ class Database:
                 self.url, pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True
             )
 
+    @contextlib.contextmanager
+    def reporting_outages(self) -> Iterator[None]:
+        """Losing the database raises `Unavailable` (503, retry) instead of a driver error, logged as an outage."""
+        try:
+            yield
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.outage.failed(exc)
+            raise errors.Unavailable() from exc
+        self.outage.succeeded()
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """A connection in a transaction: committed on exit, rolled back on error."""
-        with refusing_unstorable_text():
+        with self.reporting_outages(), refusing_unstorable_text():
             async with self.engine.connect() as conn:
                 await conn.execution_options(kefu_write=True)
                 async with conn.begin():
@@ -96,7 +144,7 @@ class Database:
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
         """A connection for reads (no commit needed)."""
-        with refusing_unstorable_text():
+        with self.reporting_outages(), refusing_unstorable_text():
             async with self.engine.connect() as conn:
                 yield conn
 

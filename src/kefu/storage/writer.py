@@ -30,6 +30,7 @@ Everything off this path (reads, admin, routing) stays on SQLAlchemy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -511,16 +512,19 @@ class _PostgresBatches:
         raise AssertionError("unreachable")
 
     async def _in_transaction(self, items: Sequence[NewMessage]) -> list[Outcome]:
-        async with self.db.engine.connect() as pooled:
-            raw = await pooled.get_raw_connection()
-            conn = raw.driver_connection
-            assert isinstance(conn, asyncpg.Connection)
-            try:
-                async with conn.transaction():
-                    return await self._append_all(conn, items)
-            except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
-                await pooled.invalidate()  # the connection broke: the pool must not hand it out again
-                raise
+        # Losing the database is `Unavailable` (a 503 / `unavailable` frame: retry), logged once as an outage.
+        with self.db.reporting_outages():
+            async with self.db.engine.connect() as pooled:
+                raw = await pooled.get_raw_connection()
+                conn = raw.driver_connection
+                assert isinstance(conn, asyncpg.Connection)
+                try:
+                    async with conn.transaction():
+                        return await self._append_all(conn, items)
+                except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
+                    with contextlib.suppress(Exception):  # the connection broke: the pool must not hand it out again
+                        await pooled.invalidate()
+                    raise
 
     async def _append_all(self, conn: asyncpg.Connection, items: Sequence[NewMessage]) -> list[Outcome]:
         sids = sorted({item.session_id for item in items})

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import secrets
-import socket
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +15,7 @@ from kefu.domain.models import Actor
 from kefu.storage import Database, Tx
 from kefu.storage import webhooks as webhook_store
 from kefu.storage.rows import utc
+from kefu.webhooks.addresses import refusal, resolve
 
 EVENTS = (
     "conversation.created",
@@ -30,28 +29,36 @@ EVENTS = (
 SUBSCRIPTIONS_TTL_S = 2.0  # how soon a webhook registered on another node starts receiving this node's events
 
 
-def _is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    return bool(
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified
-    )
+def check_scheme(url: str) -> tuple[str, int]:
+    """The host and port of an http(s) URL; anything else is refused."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise errors.BadRequest("A webhook URL is an http:// or https:// URL with a host.") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise errors.BadRequest("A webhook URL is an http:// or https:// URL with a host.")
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 async def check_url(url: str, allow_private: bool) -> None:
-    """http(s) only; a host that is or resolves to a loopback or private address is refused (SSRF)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise errors.BadRequest("A webhook URL is an http:// or https:// URL with a host.")
+    """http(s) only; a host that is or resolves to an address that is not globally routable is refused (SSRF).
+
+    Checked again at every delivery, on the very addresses it connects to (kefu/webhooks/addresses.py)."""
+    host, port = check_scheme(url)
     if allow_private:
         return
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+        found = await resolve(host, port)
     except OSError as exc:
-        raise errors.BadRequest(f"The webhook host '{parts.hostname}' does not resolve.") from exc
-    if any(_is_private(str(info[4][0])) for info in infos):
-        raise errors.BadRequest(
-            "Webhook URLs on loopback or private addresses are refused (set KEFU_WEBHOOK_ALLOW_PRIVATE=true to allow)."
-        )
+        raise errors.BadRequest(f"The webhook host '{host}' does not resolve.") from exc
+    for address in found:
+        reason = refusal(address)
+        if reason is not None:
+            raise errors.BadRequest(
+                f"Webhook URLs must reach the public internet; '{host}' resolves to {address}: {reason}"
+                " (set KEFU_WEBHOOK_ALLOW_PRIVATE=true to allow private receivers)."
+            )
 
 
 def webhook_record(row: Any, with_secret: bool = False) -> dict[str, Any]:

@@ -21,11 +21,12 @@ import httpx
 
 from kefu.config import Settings
 from kefu.domain.clock import Clock
-from kefu.errors import KefuError
+from kefu.errors import KefuError, Unavailable
 from kefu.storage import Database
 from kefu.storage import webhooks as webhook_store
 from kefu.storage.rows import utc_required
-from kefu.webhooks.service import WebhookService, check_url
+from kefu.webhooks.addresses import PinnedTransport, Resolver, resolve
+from kefu.webhooks.service import WebhookService, check_scheme
 
 log = logging.getLogger(__name__)
 GIVE_UP_AFTER = dt.timedelta(hours=24)
@@ -44,6 +45,17 @@ def backoff_s(attempts: int, max_backoff: float) -> float:
     return float(min(2 ** max(attempts - 1, 0), max_backoff))
 
 
+def delivery_client(settings: Settings, resolver: Resolver = resolve) -> httpx.AsyncClient:
+    """The client deliveries are POSTed with: to checked addresses only (PinnedTransport), no proxy from the
+    environment, and redirects never followed (a 3xx is a failed attempt): a receiver cannot send kefu on."""
+    return httpx.AsyncClient(
+        transport=PinnedTransport(settings.webhook_allow_private, resolver),
+        timeout=settings.webhook_timeout_s,
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
 class WebhookWorker:
     def __init__(self, db: Database, clock: Clock, settings: Settings, service: WebhookService) -> None:
         self.db, self.clock, self.settings, self.service = db, clock, settings, service
@@ -51,9 +63,7 @@ class WebhookWorker:
         self._client: httpx.AsyncClient | None = None
 
     def start(self) -> None:
-        self._client = httpx.AsyncClient(
-            timeout=self.settings.webhook_timeout_s, follow_redirects=False, trust_env=False
-        )
+        self._client = delivery_client(self.settings)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
@@ -72,6 +82,8 @@ class WebhookWorker:
                     pass
             except asyncio.CancelledError:
                 raise
+            except Unavailable:  # logged once as an outage by the database: try again on the next tick
+                pass
             except Exception:  # the database went away for a moment: try again on the next tick
                 log.exception("webhook delivery pass failed")
             with contextlib.suppress(TimeoutError):
@@ -93,7 +105,7 @@ class WebhookWorker:
         status: int | None = None
         error: str | None = None
         try:
-            await check_url(row.url, self.settings.webhook_allow_private)  # again: DNS may have changed
+            check_scheme(row.url)  # the address is checked on connecting, by the transport
             response = await self._client.post(
                 row.url,
                 content=body,

@@ -87,9 +87,13 @@ async def get_agent(agent_id: AgentId, actor: Admin, svc: ServicesDep) -> AgentO
 @router.put("/agents/{agent_id}", response_model=AgentOut, responses=error_responses(404, 409))
 async def update_agent(agent_id: AgentId, body: AgentUpdateIn, actor: Admin, svc: ServicesDep) -> AgentOut:
     """Change the given fields only. A new capacity, level or group offers waiting chats at once."""
+    before = await svc.admin.agent(actor, agent_id)
     agent = await svc.admin.update_agent(actor, agent_id, body.model_dump(exclude_none=True))
     if body.password is not None:  # a reset signs the agent out everywhere: open sockets close too (4401)
         await svc.chat.publisher.revoke(agent_id, epoch_below=await svc.auth.token_epoch(agent_id))
+    elif before["role"] != agent["role"] or set(before["groups"]) != set(agent["groups"]):
+        # Open sockets act with the rights of when they opened: they reopen with the new ones (4409).
+        await svc.chat.publisher.rights_changed(agent_id)
     # More capacity, a higher level or another group can make waiting chats assignable now.
     await svc.routing.assign_waiting(actor.app_id)
     return AgentOut(**agent)
@@ -150,7 +154,7 @@ class AppUpdateIn(Body):
         max_length=20,
         description="counts to change: logins_per_ip_per_minute, failed_logins_before_lockout, "
         "failed_logins_per_account_per_hour, visitor_sessions_per_ip_per_minute, messages_per_sender_per_minute, "
-        "uploads_per_uploader_per_hour",
+        "chats_per_visitor_per_hour, uploads_per_uploader_per_hour",
     )
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from kefu import errors
 from kefu.domain.models import Actor
 from kefu.services.archive import ArchiveFilter, make_filter
 from kefu.transport.http.deps import ApiKey, Caller, ServicesDep
@@ -110,6 +111,10 @@ def archive_query(
     agent_id: Annotated[str | None, Query(max_length=64)] = None,
     status: Status | None = None,
 ) -> ArchiveQuery:
+    # PostgreSQL refuses NUL in text (storage/engine.py says so as this same error); said here, before an export's
+    # answer starts streaming, after which a refusal could only cut the stream short.
+    if any("\x00" in text for text in (q, user_id, agent_id) if text):
+        raise errors.BadRequest("Text may not contain NUL characters (\\u0000).")
     return ArchiveQuery(start, to, q, user_id, agent_id, status)
 
 

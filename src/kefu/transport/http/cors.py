@@ -48,7 +48,19 @@ class WidgetCors:
 
 
 def origin_allowed(allowed: tuple[str, ...], origin: str | None) -> bool:
-    """No allowlist: any site may embed the widget. With one: only those origins (scheme://host[:port])."""
+    """No allowlist: any site may embed the widget. With one: only those origins (scheme://host[:port]); `*` is
+    any origin, and `https://*.shop.com` any subdomain of shop.com over https (not shop.com itself)."""
     if not allowed or origin is None:
         return True
-    return origin.rstrip("/").lower() in {a.rstrip("/").lower() for a in allowed}
+    given = origin.rstrip("/").lower()
+    return any(origin_matches(pattern.rstrip("/").lower(), given) for pattern in allowed)
+
+
+def origin_matches(pattern: str, origin: str) -> bool:
+    if pattern in ("*", origin):
+        return True
+    scheme, sep, host = pattern.partition("://*.")
+    if not sep:
+        return False
+    given_scheme, _, given_host = origin.partition("://")
+    return given_scheme == scheme and given_host.endswith("." + host) and len(given_host) > len(host) + 1

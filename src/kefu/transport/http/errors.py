@@ -38,10 +38,12 @@ _ERROR_DESCRIPTIONS = {
     415: "`unsupported_type`: the content's type is not taken",
     422: "`invalid_request`: a body or parameter does not fit the schema; the message says where",
     429: "`rate_limited`: too many requests; retry after `Retry-After` seconds",
+    503: "`unavailable`: kefu's database is unreachable for now; retry after `Retry-After` seconds",
 }
 _ERROR_HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
     429: {"Retry-After": {"description": "seconds to wait", "required": True, "schema": {"type": "integer"}}},
+    503: {"Retry-After": {"description": "seconds to wait", "required": True, "schema": {"type": "integer"}}},
 }
 
 
@@ -80,7 +82,9 @@ def _describe(exc: RequestValidationError) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.KefuError)
     async def kefu_error(_request: Request, exc: errors.KefuError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, errors.RateLimited) else None
+        headers = None
+        if isinstance(exc, errors.RateLimited | errors.Unavailable):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         if exc.status == 401:
             headers = (headers or {}) | {"WWW-Authenticate": "Bearer"}
         return error_response(exc.status, exc.code, exc.message, headers)

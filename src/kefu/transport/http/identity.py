@@ -79,4 +79,5 @@ async def login(body: LoginIn, request: Request, svc: ServicesDep) -> LoginOut:
     except errors.InvalidCredentials:
         await svc.limits.login_failed(ip, body.app_id, body.email)
         raise
+    await svc.limits.login_succeeded(ip, body.app_id, body.email)
     return LoginOut(token=token, agent=AgentOut(**agent_record(agent)))

@@ -24,6 +24,7 @@ from kefu.bot.articles import (
 from kefu.domain.clock import parse_window
 from kefu.services.gaps import MAX_GROUPS
 from kefu.services.kb import article_record
+from kefu.transport.http.body_limit import allow_body
 from kefu.transport.http.deps import Admin, Curator, ServicesDep
 from kefu.transport.http.errors import error_responses
 
@@ -79,12 +80,18 @@ class SimilarIn(BaseModel):
     )
 
 
+class WordingOut(BaseModel):
+    question: str = Field(description="a wording as the visitor first typed it")
+    count: int = Field(description="the group's conversations that asked it so (normalised)")
+
+
 class GapOut(BaseModel):
     question: str = Field(description="one of the group's own wordings (its most frequent)")
     count: int = Field(description="the group's conversations (= len(session_ids))")
     session_ids: list[str] = Field(description="oldest question first")
     article_id: str | None = Field(description="the closest article now, or null")
     confidence: float | None = Field(description="the bot's confidence in that article now, or null")
+    wordings: list[WordingOut] = Field(description="the group's wordings, most frequent first (`question` first)")
 
 
 class GapsOut(BaseModel):
@@ -143,6 +150,7 @@ async def _import_body(request: Request) -> list[ArticleInput]:
     declared = int(request.headers.get("content-length") or 0)
     if declared > MAX_FILE_BYTES + 64 * 1024:
         raise ImportTooLarge(f"The import is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it.")
+    allow_body(request, MAX_FILE_BYTES + 64 * 1024)
     if content_type.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=10)
         try:
@@ -226,6 +234,7 @@ async def list_gaps(
                 session_ids=g.session_ids,
                 article_id=g.article_id,
                 confidence=g.confidence,
+                wordings=[WordingOut(question=w.question, count=w.count) for w in g.wordings],
             )
             for g in groups
         ]

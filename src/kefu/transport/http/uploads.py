@@ -14,6 +14,7 @@ from starlette.formparsers import MultiPartException
 from kefu import errors
 from kefu.errors import TooLarge
 from kefu.services.uploads import FILE_TYPES, attachment_record
+from kefu.transport.http.body_limit import allow_body
 from kefu.transport.http.deps import AnyCaller, ServicesDep, VisitorOrAgent
 from kefu.transport.http.errors import error_responses
 
@@ -69,6 +70,7 @@ async def upload(request: Request, actor: VisitorOrAgent, svc: ServicesDep) -> d
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > max_bytes + MULTIPART_SLACK:
         raise TooLarge(f"A file may hold at most {max_bytes} bytes.")
+    allow_body(request, max_bytes + MULTIPART_SLACK)  # a body without Content-Length is cut off there, not spooled
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise errors.BadRequest("Send the file as multipart/form-data, in the field 'file'.")
     try:

@@ -22,6 +22,7 @@ from kefu import errors
 from kefu.domain.delivery import Decision, Deliver, DeliveryOrder, FillGap
 from kefu.domain.models import Actor
 from kefu.domain.records import ack_frame, conversation_record
+from kefu.domain.signals import SignalThrottle
 from kefu.pubsub import Event, Subscription
 from kefu.services.chat import SendResult
 from kefu.services.container import Services
@@ -33,16 +34,18 @@ log = logging.getLogger(__name__)
 # Close codes (docs/api.md lists them with what a client does about each).
 CLOSE_INTERNAL_ERROR = 1011  # the server failed: reconnect and sync
 CLOSE_SLOW_CONSUMER = 1013  # "try again later": the client reconnects and syncs
+CLOSE_TRY_AGAIN_LATER = 1013  # the database is unreachable: the client reconnects after a pause and syncs
 CLOSE_UNAUTHORIZED = 4401  # no valid token, or the actor is gone: sign in (visitors: a new session) again
 CLOSE_FORBIDDEN = 4403  # a visitor socket from an origin the app does not allow
 CLOSE_IDLE = 4408  # no frame from the client, not even a ping, for `ws_idle_timeout_s`
+CLOSE_RIGHTS_CHANGED = 4409  # the agent's role or groups changed: reconnect (same token) to act with the new ones
 
 
 def error_frame(error: errors.KefuError, ref: str | None = None) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "error", "code": error.code, "message": error.message}
     if ref is not None:
         frame["ref"] = ref
-    if isinstance(error, errors.RateLimited):
+    if isinstance(error, errors.RateLimited | errors.Unavailable):
         frame["retry_after"] = error.retry_after_s
     return frame
 
@@ -61,6 +64,7 @@ class Connection:
         self.closing: tuple[int, str] | None = None  # the close code and reason, once the socket is to be closed
         self._tasks: set[asyncio.Task[None]] = set()
         self.connection_id = secrets.token_hex(8)
+        self.signals = SignalThrottle()  # typing and read frames that say nothing new are dropped
 
     # --- out --------------------------------------------------------------------------------------
 
@@ -117,11 +121,17 @@ class Connection:
             if mine or self.actor.token_epoch < frame.get("epoch_below", -1):
                 self.emit(error_frame(errors.Unauthorized("This token was revoked; sign in again.")))
                 self.close_after_queued(CLOSE_UNAUTHORIZED, "token revoked")
+        elif kind == "rights_changed":
+            self.close_for_new_rights()
         elif kind in ("typing", "read"):
             if frame.get("_origin") != self.connection_id:
                 self.emit_text(event.text)  # without `_origin`
         else:
             self.emit_text(event.text)
+
+    def close_for_new_rights(self) -> None:
+        self.emit(error_frame(errors.RightsChanged("Your role or groups changed; reconnect to continue.")))
+        self.close_after_queued(CLOSE_RIGHTS_CHANGED, errors.RightsChanged.code)
 
     def carry_out(self, decisions: list[Decision[str]]) -> None:
         """Send the frames the delivery order decided on; start the database reads it asked for."""
@@ -202,6 +212,8 @@ class Connection:
             agent = await services.auth.agent_profile(self.actor)
             agent["status"] = await services.presence.shown_status(self.actor.actor_id)
             frame["you"] = agent
+            if agent["role"] != self.actor.role:  # changed between the handshake and the subscription
+                self.close_for_new_rights()
         return frame
 
     async def run(self) -> None:
@@ -221,6 +233,9 @@ class Connection:
             await self.read_loop()
         except WebSocketDisconnect:
             pass
+        except errors.Unavailable as exc:  # logged as an outage where it was found
+            self.emit(error_frame(exc))
+            self.close_after_queued(CLOSE_TRY_AGAIN_LATER, "try again later")
         except Exception:
             log.exception("a %s connection failed", self.actor.kind)
             self.close_after_queued(CLOSE_INTERNAL_ERROR, "server error; reconnect and sync")
@@ -293,6 +308,7 @@ class Connection:
                     self.emit(ack_frame(result.message, frame.ref))
                     if not result.duplicate:
                         self.carry_out(self.order.own(result.message.session_id, result.message.seq))
+                    self.signals.message_sent(frame.session_id)
                     self.services.telemetry.observe_send(time.perf_counter() - started)
 
                 await chat.send(
@@ -307,11 +323,15 @@ class Connection:
             case f.Sync():
                 await self.sync(frame)
             case f.OpenChat():
+                await self.services.limits.chat_opened(actor.app_id, actor.actor_id)
                 await chat.open_chat(actor, frame.context, frame.group, frame.channel)
             case f.Typing():
-                await chat.signal(actor, frame.session_id, "typing", origin=self.connection_id)
+                if self.signals.pass_typing(frame.session_id, self.services.clock.now().timestamp()):
+                    await chat.signal(actor, frame.session_id, "typing", origin=self.connection_id)
             case f.Read():
-                await chat.signal(actor, frame.session_id, "read", frame.seq, self.connection_id)
+                if self.signals.pass_read(frame.session_id, frame.seq):
+                    await chat.signal(actor, frame.session_id, "read", frame.seq, self.connection_id)
+                    self.signals.read_sent(frame.session_id, frame.seq)
             case f.RequestHuman():
                 await chat.request_human(actor, frame.session_id)
             case f.Close():

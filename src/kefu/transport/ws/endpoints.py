@@ -10,16 +10,33 @@ from fastapi import APIRouter, WebSocket
 from kefu import errors
 from kefu.services.container import Services
 from kefu.transport.http.cors import origin_allowed
-from kefu.transport.ws.connection import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, Connection, error_frame
+from kefu.transport.ws.connection import (
+    CLOSE_FORBIDDEN,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHORIZED,
+    Connection,
+    error_frame,
+)
 
 router = APIRouter()
 
 
 async def _serve(ws: WebSocket, kind: str) -> None:
-    services: Services = ws.app.state.services
     await ws.accept()
     try:
+        await _open(ws, kind)
+    except errors.Unavailable as exc:  # the database is down: says nothing about the token, so not 4401
+        with contextlib.suppress(Exception):
+            await ws.send_text(orjson.dumps(error_frame(exc)).decode())
+            await ws.close(CLOSE_TRY_AGAIN_LATER, exc.code)
+
+
+async def _open(ws: WebSocket, kind: str) -> None:
+    services: Services = ws.app.state.services
+    try:
         actor = await services.auth.actor_from_token(ws.query_params.get("token", ""), kind)
+    except errors.Unavailable:
+        raise
     except errors.KefuError as exc:
         with contextlib.suppress(Exception):
             await ws.send_text(orjson.dumps(error_frame(exc)).decode())

@@ -8,6 +8,7 @@ import { adminAgents } from './agents.js';
 import { adminGroups } from './groups.js';
 import { adminRouting } from './routing.js';
 import { adminKb } from './kb.js';
+import { adminGaps } from './gaps.js';
 import { adminKeys } from './api-keys.js';
 import { adminWebhooks } from './webhooks.js';
 
@@ -17,6 +18,7 @@ const ADMIN_PAGES = [
   { key: 'groups', zh: '技能组', en: 'Groups', draw: adminGroups },
   { key: 'routing', zh: '路由规则', en: 'Routing rules', draw: adminRouting },
   { key: 'kb', zh: '知识库', en: 'Knowledge base', draw: adminKb },
+  { key: 'gaps', zh: '知识库缺口', en: 'KB gaps', draw: adminGaps },
   { key: 'api-keys', zh: 'API 密钥', en: 'API keys', draw: adminKeys },
   { key: 'webhooks', zh: 'Webhooks', en: 'Webhooks', draw: adminWebhooks },
 ];

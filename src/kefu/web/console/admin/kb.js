@@ -92,12 +92,15 @@ export function adminKb(body) {
   reload(0);
 }
 
-function articleDialog(article, done) {
+/** The article editor: `article` to edit one, or null for a new one, prefilled from `draft` ({question, similar})
+ *  when the 知识库缺口 page starts an article from a group of visitors' wordings. */
+export function articleDialog(article, done, draft = null) {
   const isNew = !article;
+  const source = article || draft;
   formDialog('article-dialog', isNew ? '新建文章' : `编辑文章 · ${article.id}`, [
     isNew ? field('ID（外部键，导入同一 ID 会更新）', h('input', { name: 'id', required: true, maxlength: 200, placeholder: 'refund-policy' })) : h('p', { class: 'muted' }, h('code', {}, article.id)),
-    field('标准问题 Question', h('input', { name: 'question', required: true, maxlength: 1000, value: article ? article.question : '' })),
-    field('相似问法 Similar（每行一条）', h('textarea', { name: 'similar', rows: 3 }, article ? (article.similar || []).join('\n') : '')),
+    field('标准问题 Question', h('input', { name: 'question', required: true, maxlength: 1000, value: source ? source.question : '' })),
+    field('相似问法 Similar（每行一条）', h('textarea', { name: 'similar', rows: 3 }, source ? (source.similar || []).join('\n') : '')),
     field('答案 Answer', h('textarea', { name: 'answer', rows: 5, required: true, maxlength: 10000 }, article ? article.answer : '')),
     field('分类 Category', h('input', { name: 'category', maxlength: 100, value: article ? article.category || '' : '' })),
   ], isNew ? '创建' : '保存', async (fd) => {

@@ -7,6 +7,7 @@ import { addMessage, conv, isOpen, saveProfile, visitorName } from '../core/conv
 import { api } from '../core/api.js';
 import { learnName, loadAgents } from '../core/colleagues.js';
 import { loadAndSync, onPong, setConn, startPing, startSync, wsSend } from '../core/connection.js';
+import { backoffMs } from '../core/backoff.js';
 import { notifyAssigned } from './alerts.js';
 import { refreshQueue, refreshQueueSoon, renderList } from './list.js';
 import { markRead, openChat, renderChat, renderTyping } from './chat.js';
@@ -252,6 +253,7 @@ function onRead(f) {
 
 function onError(f) {
   const ref = f.ref || '';
+  if (f.code === 'unavailable') return retryLater(f, ref);
   if (ref.startsWith('sync:')) {
     const sid = ref.slice(5);
     S.syncing.delete(sid);
@@ -269,5 +271,33 @@ function onError(f) {
     if (m && f.code === 'conversation_closed') refreshClosed(conv(m.sid));
   }
   if (ref.startsWith('transfer:')) { const d = $('#transfer-dialog .error'); if (d) d.textContent = f.message; }
+  toast(f.message || f.code, 'error');
+}
+
+/**
+ * `unavailable`: the server's database is away for now. A send stays in the outbox (still pending) and goes again
+ * under its client_msg_id after a growing pause; a sync is asked again; anything else is said once. Without a ref
+ * the socket closes next (1013) and core/connection.js reconnects after the pause.
+ */
+function retryLater(f, ref) {
+  const ws = S.ws;
+  if (ref.startsWith('send:')) {
+    const cmid = ref.slice(5);
+    const m = S.outbox.get(cmid);
+    if (!m) return;
+    m.tries = (m.tries || 0) + 1;
+    setTimeout(() => {
+      if (S.ws !== ws || !S.outbox.has(cmid)) return; // a reconnect resends the outbox by itself
+      const { sid, msg_type, content, attachment_id } = m;
+      wsSend({ type: 'send', ref, session_id: sid, client_msg_id: cmid, msg_type, content, attachment_id });
+    }, backoffMs(f.retry_after, m.tries));
+    return;
+  }
+  if (ref.startsWith('sync:')) {
+    const c = S.convs.get(ref.slice(5));
+    setTimeout(() => { if (c && S.ws === ws && S.syncing.has(c.sid)) startSync(c); }, backoffMs(f.retry_after, 1));
+    return;
+  }
+  if (!ref) { S.serverPauseMs = (f.retry_after || 1) * 1000; return; }
   toast(f.message || f.code, 'error');
 }

@@ -6,6 +6,7 @@ import { S } from '../core/state.js';
 import { HISTORY_PAGE, addMessage, lowestSeq, olderExists, visitorName } from '../core/conversations.js';
 import { api, blobUrl } from '../core/api.js';
 import { agentName, learnName } from '../core/colleagues.js';
+import { teachAction } from './teach.js';
 
 /** Messages in seq order with the notes placed by time; notes older than the loaded page wait for their page. */
 function timeline(c) {
@@ -135,7 +136,7 @@ export function messageEl(c, m, pending) {
   fillBubble(bubble, m);
   const attrs = { class: `msg ${mine ? 'me' : m.sender}${pending ? ' pending' : ''}`, dataset: { sender: m.sender } };
   if (pending) attrs.dataset.cmid = m.client_msg_id; else attrs.dataset.seq = m.seq;
-  return h('div', attrs, meta, bubble, mine ? h('div', { class: 'mark' }, pending ? '发送中…' : '') : null);
+  return h('div', attrs, meta, bubble, mine ? h('div', { class: 'mark' }, pending ? '发送中…' : '') : null, pending ? null : teachAction(c, m));
 }
 
 function fillBubble(bubble, m) {

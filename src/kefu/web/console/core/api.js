@@ -2,14 +2,28 @@
 
 import { S } from './state.js';
 import { EXPIRED, emit } from './events.js';
+import { backoffMs } from './backoff.js';
 
 const API = '/api/v1';
+const READ_TRIES = 4; // a read answered 503 `unavailable` (the database away) is tried this many times in all
 
 class ApiError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
 }
 
-export async function api(path, { method = 'GET', body, form, raw } = {}) {
+export async function api(path, options = {}) {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await request(path, options);
+    } catch (e) {
+      // Reads are safe to repeat; a write that met `unavailable` is reported, the person decides.
+      if (e.code !== 'unavailable' || (options.method || 'GET') !== 'GET' || tries >= READ_TRIES) throw e;
+      await new Promise((resolve) => setTimeout(resolve, backoffMs(e.retryAfter, tries)));
+    }
+  }
+}
+
+async function request(path, { method = 'GET', body, form, raw } = {}) {
   const headers = {};
   if (S.token) headers.Authorization = `Bearer ${S.token}`;
   let payload;
@@ -32,7 +46,9 @@ export async function api(path, { method = 'GET', body, form, raw } = {}) {
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
   if (!r.ok) {
     const err = (data && data.error) || {};
-    throw new ApiError(r.status, err.code || 'http_' + r.status, err.message || `请求失败 (${r.status})`);
+    const failed = new ApiError(r.status, err.code || 'http_' + r.status, err.message || `请求失败 (${r.status})`);
+    failed.retryAfter = Number(r.headers.get('Retry-After')) || 0;
+    throw failed;
   }
   return data;
 }

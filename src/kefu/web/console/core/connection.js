@@ -59,7 +59,8 @@ function scheduleReconnect() {
   clearTimeout(S.retryTimer);
   // Exponential backoff with full jitter, so a restarted server is not hit by every console at once.
   const cap = Math.min(30000, 500 * 2 ** Math.min(S.attempts, 6));
-  const delay = cap / 2 + Math.random() * cap / 2;
+  const delay = Math.max(S.serverPauseMs || 0, cap / 2 + Math.random() * cap / 2); // 1013 after `unavailable`
+  S.serverPauseMs = 0;
   S.attempts += 1;
   S.retryTimer = setTimeout(connect, delay);
 }

@@ -17,6 +17,7 @@ export const S = {
   canned: [], cannedState: 'unknown', // 'unknown' | 'ok' | 'missing'
   outbox: new Map(), // client_msg_id -> {sid, msg_type, content, attachment_id}: sent until the server echoes it
   ws: null, conn: 'idle', attempts: 0, retryTimer: null, pingTimer: null, pongTimer: null,
+  serverPauseMs: 0, // the pause the server asked for (`unavailable`) before the next reconnect
   syncing: new Set(),
   blobs: new Map(), // url -> Promise<object URL>
   audio: null,
@@ -27,10 +28,12 @@ export const S = {
   shownProfile: null, // the profile the visitor panel was last drawn from
   archiveNotes: [], // the notes of the archive record shown read-only
   historyFor: null, // whose other conversations the visitor panel is loading
+  taught: new Map(), // 'session_id:seq' -> the article a handed-off question was added to (chats/teach.js)
   agents: null, // the app's agents (admins only; GET /agents), for names and the transfer list
   names: new Map(), // agent_id -> name, as frames and notes mention colleagues
   dashboard: { from: null, to: null, data: null, roi: { perChat: 15, monthly: 8000, revenue: 0 } },
-  admin: { groups: [], kbCursors: [null], webhook: null }, // the admin pages' groups, KB page cursors, open webhook log
+  // the admin pages' groups, KB page cursors, open webhook log, the gaps page's date range (yyyy-mm-dd, '' = open)
+  admin: { groups: [], kbCursors: [null], webhook: null, gaps: { from: '', to: '' } },
 };
 
 export const isAdmin = () => S.me && S.me.role === 'admin';

@@ -89,6 +89,7 @@ const ICON_CLIP = 'M4 5h16v14H4zm2 2v8l4-4 3 3 2-2 3 3V7zm9 1a1.5 1.5 0 1 0 0 3 
 let opts = null, base = '', t = I18N.en, ui = null;
 let token = null, visitorId = null, uid = null; // the visitor, as kept in localStorage
 let ws = null, gen = 0, attempts = 0, retryTimer = 0, heartbeat = 0, lastFrame = 0, lastSent = 0, connecting = false, rejected = 0;
+let serverPause = 0; // ms the server asked for (`unavailable`, its database away) before the next connect
 let ready = false, synced = false, conn = 'idle', serviceStatus = null;
 let current = null, opening = null, wantOpen = null, seen = 0, panelOpen = false;
 let reporting = false, typingSent = 0, typingTimer = 0;
@@ -164,6 +165,11 @@ function save() {
 }
 
 const isOpen = (c) => !!c && !!c.status && c.status !== 'closed';
+// A retry after `unavailable`: at least the server's retry_after, growing with each try, with jitter.
+const backoff = (s, n) => {
+  const least = (s || 1) * 1000;
+  return least + Math.random() * (Math.min(30000, least * 2 ** Math.min(n, 4)) - least);
+};
 const hasOpen = () => isOpen(convs.get(current));
 const visible = () => panelOpen && document.visibilityState === 'visible';
 
@@ -286,7 +292,8 @@ function retry() {
   const ceiling = Math.min(30000, 500 * 2 ** Math.min(attempts, 6));
   attempts += 1;
   if (rejected > 3) attempts = Math.max(attempts, 6);
-  retryTimer = setTimeout(connect, ceiling / 2 + Math.random() * (ceiling / 2));
+  retryTimer = setTimeout(connect, Math.max(serverPause, ceiling / 2 + Math.random() * (ceiling / 2)));
+  serverPause = 0;
 }
 
 function onOnline() {
@@ -477,6 +484,13 @@ function onRead(f) {
 function onError(f) {
   const ref = f.ref || '';
   const item = outbox.find((i) => i.cmid === ref);
+  if (item && f.code === 'unavailable') {
+    // The server's database is away: the same client_msg_id goes again after a growing pause.
+    item.sentGen = -1;
+    item.tries = (item.tries || 0) + 1;
+    setTimeout(flush, backoff(f.retry_after, item.tries));
+    return;
+  }
   if (item) {
     if (f.code === 'conversation_closed') {
       const c = convs.get(item.sid);
@@ -492,12 +506,27 @@ function onError(f) {
   }
   if (ref.startsWith('sync:')) {
     const sid = ref.slice(5);
+    if (f.code === 'unavailable') { // still syncing: asked again after a pause, on this socket only
+      const g = gen;
+      setTimeout(() => {
+        const c = convs.get(sid);
+        if (g === gen && c && syncing.has(sid)) wsSend({ type: 'sync', ref, session_id: sid, after_seq: c.lastSeq });
+      }, backoff(f.retry_after, 1));
+      return;
+    }
     syncing.delete(sid);
     if (f.code === 'conversation_not_found') {
       convs.delete(sid);
       if (sid === current) switchTo(null);
     }
     if (!syncing.size && ready) afterSync();
+    return;
+  }
+  if (f.code === 'unavailable') {
+    if (ref === 'open') { // asked again after a pause
+      [wantOpen, opening] = [opening, null];
+      setTimeout(() => ensureOpen(), backoff(f.retry_after, 1));
+    } else serverPause = (f.retry_after || 1) * 1000; // the socket closes next (1013): reconnect after it
     return;
   }
   if (ref === 'open') {
