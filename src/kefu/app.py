@@ -69,7 +69,9 @@ def build_services(settings: Settings, clock: Clock | None = None, pubsub: PubSu
     publisher = Publisher(bus)
     routing = RoutingService(db, publisher, clock)
     webhooks = WebhookService(db, clock, settings)
-    indexer = SearchIndexer(db, settings.search_index_interval_s)
+    indexer = SearchIndexer(
+        db, settings.search_index_interval_s, min_interval_s=settings.search_index_min_interval_s, clock=clock
+    )
     writer = MessageWriter(db, on_commit=indexer.notify)
     articles = KbArticleSource(db)
     bot = Bot(articles, warm=articles.recent_apps, first_wait_s=settings.bot_first_answer_wait_s)
@@ -167,11 +169,13 @@ def create_app(settings: Settings, clock: Clock | None = None, pubsub: PubSub | 
 
     @app.get("/metrics", tags=["ops"], response_class=Response, responses=METRICS_RESPONSES)
     async def metrics(request: Request) -> PlainTextResponse:
-        """Prometheus text format: sockets, messages, queues, agents, send latency, webhook backlog.
+        """Prometheus text format: sockets, messages, queues, agents, send latency, webhook backlog, search lag.
 
         Takes `Authorization: Bearer <KEFU_METRICS_TOKEN>`; off (404) when no token is set."""
         require_metrics_token(settings.metrics_token, request)
-        return PlainTextResponse(await services.telemetry.render(services.chat.writer.written))
+        indexer = services.indexer
+        text = await services.telemetry.render(services.chat.writer.written, indexer.lag_s(), indexer.documents)
+        return PlainTextResponse(text)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     search_index_interval_s: float = Field(
         default=0.5, description="the search indexer's safety-net pass interval; commits also wake it"
     )
+    search_index_min_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="the least time between two starts of the search indexer's passes: under load one pass indexes"
+        " a whole interval's messages (the search lag stays about this long)",
+    )
     bot_first_answer_wait_s: float = Field(
         default=0.8,
         ge=0,

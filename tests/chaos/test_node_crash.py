@@ -115,6 +115,8 @@ class Peer:
         self.resyncing: dict[str, list[int]] = {}
         self.acks: dict[str, asyncio.Future[dict[str, Any]]] = {}  # ref -> its ack, or the error refusing it
         self.refused: Counter[str] = Counter()  # sends refused, by error code (each was sent again)
+        # The client's own messages, known from their acks: the sending socket gets no copy (protocol §3).
+        self.own: dict[str, set[int]] = {}
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.reconnects = 0
         self._reader: asyncio.Task[None] | None = None
@@ -157,6 +159,10 @@ class Peer:
             self.seen.setdefault(sid, []).append(seq)
             self.changed.set()
 
+    def has(self, sid: str) -> list[int]:
+        """Every seq of the conversation the client holds: delivered, or its own from the ack."""
+        return sorted(set(self.seen.get(sid, [])) | self.own.get(sid, set()))
+
     def last(self, sid: str) -> int:
         return self.seen[sid][-1] if self.seen.get(sid) else 0
 
@@ -173,6 +179,9 @@ class Peer:
                     for seq in sorted(held):
                         self.record(frame["session_id"], seq)
                 elif frame["type"] in ("ack", "error") and (fut := self.acks.pop(frame.get("ref"), None)):
+                    if frame["type"] == "ack":
+                        self.own.setdefault(frame["session_id"], set()).add(frame["seq"])
+                        self.changed.set()
                     if not fut.done():
                         fut.set_result(frame)
                 elif frame["type"] in ("assigned", "conversation"):
@@ -348,7 +357,7 @@ async def test_a_node_killed_mid_run_loses_and_duplicates_nothing(tmp_path: Path
             async with asyncio.timeout(90):
                 for peer, sid in [*zip(visitors, sessions, strict=True), *((a, s) for s, a in owner.items())]:
                     want = list(range(1, len(per_session[sid]) + 1))
-                    await peer.until(lambda peer=peer, sid=sid, want=want: peer.seen.get(sid) == want)
+                    await peer.until(lambda peer=peer, sid=sid, want=want: peer.has(sid) == want)
             moved = sum(p.reconnects for p in [*visitors, *agents])
             assert moved > 0, "the killed node held no client"
             assert sum(p.repeats for p in [*visitors, *agents]) == 0

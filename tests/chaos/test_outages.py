@@ -166,7 +166,7 @@ async def test_redis_killed_and_postgres_stopped_mid_traffic_lose_nothing(tmp_pa
                 for visitor, agent, sid in pairs:
                     want = list(range(1, len(per_session[sid]) + 1))
                     for peer in (visitor, agent):
-                        await peer.until(lambda peer=peer, sid=sid, want=want: peer.seen.get(sid) == want)
+                        await peer.until(lambda peer=peer, sid=sid, want=want: peer.has(sid) == want)
             assert sum(p.repeats for p in peers) == 0
         finally:
             for peer in peers:

@@ -62,10 +62,12 @@ class World:
     failed: bool = False  # a read failed: held messages may wait for the next event
     heard: bool = False  # the connection has had an event or a sync of this conversation
     known_at_synced: int = 0  # what the client knew when its last sync ended
+    unacked: tuple[int, ...] = ()  # messages this connection sent, committed, their acks not out yet
+    acked: frozenset[int] = frozenset()  # messages this connection sent and got the ack of (it has their seq)
 
     def known(self) -> int:
         """The client's contiguous prefix: every seq up to this one it has."""
-        have = set(self.got) | set(range(1, self.known_before + 1))
+        have = set(self.got) | self.acked | set(range(1, self.known_before + 1))
         top = 0
         while top + 1 in have:
             top += 1
@@ -75,9 +77,10 @@ class World:
 class Simulation:
     """Plays the world's actions against one DeliveryOrder and checks, after each decision, what the client got."""
 
-    def __init__(self, starts: dict[str, Start], max_seq: int) -> None:
+    def __init__(self, starts: dict[str, Start], max_seq: int, acked_later: bool = True) -> None:
         self.order = DeliveryOrder()
         self.max_seq = max_seq
+        self.acked_later = acked_later  # the connection's own send: other events may come between commit and ack
         self.worlds: dict[str, World] = {}
         self.replaying: tuple[str, int] | None = None  # the sync whose decisions are being applied
         for sid, (in_ready, last_seq, behind) in starts.items():
@@ -110,6 +113,9 @@ class Simulation:
             usual: list[Action] = []
             if world.committed < self.max_seq:
                 usual += [("commit", sid, 0), ("commit_late", sid, 0), ("commit_lost", sid, 0)]
+                # The connection reads its next frame once a send is acked: one of its own in flight at most.
+                usual += [] if world.unacked else [("own", sid, 0)]
+            usual += [("ack", sid, 0)] if world.unacked else []
             usual += [("late", sid, i) for i in range(len(world.late))]
             if no_sync:  # one at a time: the connection reads the next frame once a sync is done
                 usual += [("sync", sid, 0), ("sync", sid, 1)]
@@ -135,6 +141,17 @@ class Simulation:
                     self.publish(world, world.committed)
                 elif op == "commit_late":
                     world.late += (world.committed,)
+            case "own":  # this connection's send commits; its ack goes out later
+                world.committed += 1
+                world.unacked += (world.committed,)
+                if not self.acked_later:
+                    self.act(("ack", sid, 0))
+            case "ack":  # the ack goes out, and only then pubsub brings the message (to this connection too)
+                seq, world.unacked = world.unacked[n], world.unacked[:n] + world.unacked[n + 1 :]
+                if world.frontier is not None:  # else the stream has not started: the message comes as a frame
+                    world.acked |= {seq}
+                self.apply(self.order.own(sid, seq))
+                self.publish(world, seq)
             case "late":  # a late event arrives, in any order
                 seq, world.late = world.late[n], world.late[:n] + world.late[n + 1 :]
                 self.publish(world, seq)
@@ -176,6 +193,14 @@ class Simulation:
         world.heard = True
         self.apply(self.order.live(world.session_id, seq, message(world.session_id, seq)))
 
+    @staticmethod
+    def reach(world: World) -> int | None:
+        """Where the live stream is, counting the connection's own acked messages right after it as delivered."""
+        top = world.frontier
+        while top is not None and top + 1 in world.acked:
+            top += 1
+        return top
+
     # --- what the client gets ----------------------------------------------------------------------
 
     def apply(self, decisions: list[Decision]) -> None:
@@ -184,7 +209,7 @@ class Simulation:
                 world = self.worlds[decision.session_id]
                 assert world.fill is None, "two gap fills of one conversation at once"
                 assert decision.after_seq + 1 < decision.before_seq <= world.committed, decision
-                assert decision.after_seq == world.frontier, "a gap fill must start where the live stream is"
+                assert decision.after_seq == self.reach(world), "a gap fill must start where the live stream is"
                 world.fill = decision
             else:
                 self.receive(decision)
@@ -194,7 +219,7 @@ class Simulation:
         world, seq = self.worlds[sid], int(number)
         if kind == "synced":
             assert world.sync is not None and self.replaying == (sid, world.sync.after_seq)
-            missing = set(range(world.sync.after_seq + 1, seq + 1)) - set(world.got)
+            missing = set(range(world.sync.after_seq + 1, seq + 1)) - set(world.got) - world.acked
             assert not missing, f"synced({seq}) but {sorted(missing)} never came"
             world.sync, world.known_at_synced = None, world.known()
             if world.frontier is None:  # nothing delivered yet: the sync had nothing to replay; the stream starts here
@@ -202,12 +227,15 @@ class Simulation:
             return
         assert seq <= world.committed, "delivered before it was committed"
         assert seq not in world.got, f"seq {seq} delivered twice: {world.got}"
-        if world.frontier is not None and seq <= world.frontier:
+        # Acked to this connection: no frame for it comes live (a sync may replay it, as it replays any message).
+        assert seq not in world.acked or self.replaying is not None, f"seq {seq} was acked, then came live too"
+        reach = self.reach(world)
+        if reach is not None and seq <= reach:
             # Below where the live stream is: only a sync replays it, and only what the sync asked for.
             assert self.replaying is not None and self.replaying[0] == sid, f"seq {seq} below {world.frontier}"
             assert seq > self.replaying[1]
         else:
-            assert world.frontier is None or seq == world.frontier + 1, f"gap: {seq} after {world.frontier}"
+            assert reach is None or seq == reach + 1, f"gap: {seq} after {reach}"
             world.frontier = seq
         world.got += (seq,)
 
@@ -215,13 +243,16 @@ class Simulation:
         """On a copy: the work in flight ends; every published message is out; one more sync brings the rest."""
         end = self.copy()
         for sid, world in end.worlds.items():
+            while world.unacked:
+                end.act(("ack", sid, 0))
             if world.sync is not None:
                 end.act(("sync_ends", sid, 0))
             while world.fill is not None:
                 end.act(("fill_ends", sid, 0))
             if not world.failed and world.published:
                 top = max(world.published)
-                assert world.frontier is not None and world.frontier >= top, f"{top} published, not delivered"
+                reach = end.reach(world)
+                assert reach is not None and reach >= top, f"{top} published, not delivered"
         for sid, world in end.worlds.items():
             world.known_at_synced = world.known()
             end.act(("sync", sid, 0))
@@ -235,7 +266,8 @@ def explore(max_seq: int, max_steps: int) -> int:
     """Every sequence of up to `max_steps` actions of one conversation with up to `max_seq` messages, from every
     start, breadth first (each state once, at the fewest steps that reach it), checked at every state."""
     starts = [(in_ready, last_seq, behind) for in_ready in (True, False) for last_seq in (0, 1) for behind in (0, 1)]
-    queue = deque((Simulation({"s": start}, max_seq), 0) for start in starts)
+    # The connection's own sends are acked at once here (the space stays small); Hypothesis lets events in between.
+    queue = deque((Simulation({"s": start}, max_seq, acked_later=False), 0) for start in starts)
     seen: set[tuple[object, ...]] = set()
     while queue:
         simulation, steps = queue.popleft()
@@ -349,3 +381,31 @@ def test_filled_without_a_fill_is_a_programming_mistake() -> None:
     order.follow("s", 0)
     with pytest.raises(AssertionError):
         order.filled("s", [])
+
+
+def test_the_connections_own_acked_message_takes_its_turn_without_a_frame() -> None:
+    order = DeliveryOrder()
+    order.follow("s", 1)
+    assert order.own("s", 3) == [FillGap("s", 1, 3)]  # acked before seq 2 came: 2 is read, then 3 is passed over
+    assert order.live("s", 3, message("s", 3)) == []  # the pubsub copy of the own message is a repeat
+    assert delivered(order.filled("s", rows("s", 2, 2))) == [message("s", 2)]
+    assert delivered(order.live("s", 4, message("s", 4))) == [message("s", 4)]
+    assert order.own("s", 5) == [] and order.live("s", 5, message("s", 5)) == []
+    order.sync_started("s")
+    assert order.own("s", 7) == []
+    out = order.sync_finished("s", rows("s", 1, 7), 7, synced("s", 7))
+    assert delivered(out) == [message("s", 1), message("s", 6), synced("s", 7)]  # not 2–5 (sent), nor 7 (acked)
+
+
+def test_an_own_message_acked_during_a_gap_fill_is_not_sent_by_the_fill() -> None:
+    order = DeliveryOrder()
+    order.follow("s", 0)
+    assert order.live("s", 3, message("s", 3)) == [FillGap("s", 0, 3)]
+    assert order.own("s", 2) == []
+    assert delivered(order.filled("s", rows("s", 1, 2))) == [message("s", 1), message("s", 3)]
+
+
+def test_an_own_message_in_a_conversation_not_followed_comes_as_a_frame() -> None:
+    order = DeliveryOrder()
+    assert order.own("s", 1) == []
+    assert delivered(order.live("s", 1, message("s", 1))) == [message("s", 1)]

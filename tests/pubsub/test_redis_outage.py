@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from kefu import errors
-from kefu.pubsub import RedisPubSub
+from kefu.pubsub import Event, RedisPubSub
 from tests.chaos.servers import OwnRedis, missing_programs
 
 pytestmark = pytest.mark.skipif(missing_programs() is not None, reason=str(missing_programs()))
@@ -39,7 +39,7 @@ async def test_a_subscribe_that_fails_leaves_no_handler_and_a_later_one_works(re
     await bus.start()
     await other.start()
     try:
-        dead: list[bytes] = []
+        dead: list[Event] = []
         lost = LostSeen()
         logging.getLogger("kefu.pubsub.redis").addHandler(lost)
         try:
@@ -58,8 +58,8 @@ async def test_a_subscribe_that_fails_leaves_no_handler_and_a_later_one_works(re
         live: list[bytes] = []
         arrived = asyncio.Event()
 
-        def on_event(event: bytes) -> None:
-            live.append(event)
+        def on_event(event: Event) -> None:
+            live.append(event.payload)
             arrived.set()
 
         async with asyncio.timeout(10):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from kefu.domain.clock import FakeClock
 from kefu.services.indexer import SearchIndexer
 from kefu.storage import Database
 from kefu.storage import archive as archive_store
@@ -202,3 +204,38 @@ async def test_snippet_texts_come_from_the_first_matching_message(db: Database) 
     async with db.read() as tx:
         texts = await archive_store.matching_texts(tx, [sid], ["chart"])
     assert texts == {sid: "Chart 加载失败"}
+
+
+async def until_found(db: Database, app_id: str, q: str, expected: set[str], timeout_s: float = 10.0) -> None:
+    """Wait (polling, with a deadline) until the search for `q` answers `expected`."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while (got := await found(db, app_id, q)) != expected:
+        assert asyncio.get_running_loop().time() < deadline, f"search for {q!r} still answers {got}"
+        await asyncio.sleep(0.05)
+
+
+async def test_notified_passes_wait_out_the_minimum_interval_and_the_lag_shows_the_wait(db: Database) -> None:
+    seed = Seeder(db)
+    app = await seed.app()
+    clock = FakeClock()
+    indexer = SearchIndexer(db, interval_s=3600, min_interval_s=5, clock=clock)
+    await indexer.start()
+    try:
+        first = await seed.chat(app, ["第一条消息"])
+        indexer.notify()
+        await until_found(db, app, "第一条", {first})
+        second = await seed.chat(app, ["第二条消息"])
+        indexer.notify()
+        await asyncio.wait_for(indexer.held.wait(), 10)  # notified, and held back: the interval has not passed
+        clock.advance(2)
+        assert indexer.lag_s() == 2.0
+        assert await found(db, app, "第二条") == set() and indexer.passes == 1
+        clock.advance(3)  # five seconds since the first pass began
+        await until_found(db, app, "第二条", {second})
+        deadline = asyncio.get_running_loop().time() + 10
+        while indexer.passes < 2:  # the pass marks itself done just after its write committed
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+        assert indexer.lag_s() == 0.0
+    finally:
+        await indexer.stop()

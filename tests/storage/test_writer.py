@@ -6,6 +6,7 @@ webhooks to tell as ids, and a refusal comes back as data (`Refused`) for the se
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -171,3 +172,98 @@ async def test_the_webhooks_named_get_a_delivery_of_the_stored_message_in_its_tr
     assert body["delivery_id"] == row.delivery_id and body["app_id"] == ids["app"]
     assert body["data"]["seq"] == 1 and body["data"]["message_id"] == outcome.message.message_id
     assert "type" not in body["data"] and body["data"]["content"] == "hi"
+
+
+async def conversation_row(db: Database, session_id: str) -> Any:
+    async with db.read() as tx:
+        return (await tx.execute(sa.select(conversations).where(conversations.c.session_id == session_id))).one()
+
+
+async def test_a_batch_over_several_conversations_numbers_each_on_from_its_own_last_seq(
+    db: Database, writer: MessageWriter
+) -> None:
+    first, second = await seed(db), await seed(db)
+    (warm,) = await writer.write([from_visitor(first, "warm-up")])
+    assert isinstance(warm, Appended) and warm.message.seq == 1
+    outcomes = await writer.write(
+        [from_visitor(first, "a"), from_visitor(second, "b"), from_visitor(first, "c"), from_visitor(second, "d")]
+    )
+    seqs = [(o.message.session_id, o.message.seq) for o in outcomes if isinstance(o, Appended)]
+    assert seqs == [(first["session"], 2), (second["session"], 1), (first["session"], 3), (second["session"], 2)]
+    assert await stored(db, first["session"]) == [(1, "warm-up"), (2, "a"), (3, "c")]
+    assert await stored(db, second["session"]) == [(1, "b"), (2, "d")]
+    assert (await conversation_row(db, first["session"])).last_seq == 3
+    assert (await conversation_row(db, second["session"])).last_seq == 2
+
+
+async def test_a_repeat_within_one_batch_gets_the_message_its_first_copy_made(
+    db: Database, writer: MessageWriter
+) -> None:
+    ids = await seed(db)
+    first, again = await writer.write([from_visitor(ids, "once"), from_visitor(ids, "once")])
+    assert isinstance(first, Appended) and isinstance(again, Appended)
+    assert not first.duplicate and again.duplicate and again.message == first.message
+    assert await stored(db, ids["session"]) == [(1, "once")]
+
+
+async def test_rows_written_on_the_driver_read_back_through_sqlalchemy_as_written(
+    db: Database, writer: MessageWriter
+) -> None:
+    """Timestamps, floats and the reporting figures: the raw driver and SQLAlchemy agree on how they are stored."""
+    ids = await seed(db)
+    later = T0 + dt.timedelta(minutes=5, microseconds=123456)
+    agent = Expected(agent_id="ag_1", statuses=OPEN)
+    common = {"client_msg_id": None, "uploader_kind": None}
+    outcomes = await writer.write(
+        [
+            from_visitor(
+                ids, "bot says", sender="bot", sender_id=None, confidence=0.8125, article_id="art_1", **common
+            ),
+            from_visitor(ids, "first reply", sender="agent", sender_id="ag_1", expected=agent, created_at=later),
+            from_visitor(ids, "second reply", sender="agent", sender_id="ag_1", expected=agent, client_msg_id="c-2"),
+        ]
+    )
+    assert all(isinstance(o, Appended) for o in outcomes)
+    row = await conversation_row(db, ids["session"])
+    assert row.bot_answered is True and row.last_seq == 3
+    assert row.first_response_at.replace(tzinfo=dt.UTC) == later  # the first agent reply's, not the second's
+    async with db.read() as tx:
+        found = list(await tx.execute(sa.select(messages).order_by(messages.c.seq)))
+    assert [(m.created_at.replace(tzinfo=dt.UTC), m.confidence, m.article_id) for m in found] == [
+        (T0, 0.8125, "art_1"),
+        (later, None, None),
+        (T0, None, None),
+    ]
+    again = await writer.write([from_visitor(ids, "first reply", sender="agent", sender_id="ag_1", expected=agent)])
+    assert isinstance(again[0], Appended) and again[0].duplicate
+    assert again[0].message == outcomes[1].message  # read back from the database, equal to what was written
+
+
+async def test_concurrent_senders_through_several_writers_get_gapless_seqs_and_one_message_per_client_id(
+    db: Database,
+) -> None:
+    """Three writers (as three nodes would: SQLite on three connections, PostgreSQL three pooled transactions)
+    write into the same conversations at once, and every message is also retried through another writer."""
+    sessions = [await seed(db) for _ in range(3)]
+    writers = [MessageWriter(db, max_batch=8) for _ in range(3)]
+    per_session = 40
+    try:
+
+        async def send(n: int) -> tuple[Any, Any]:
+            ids = sessions[n % len(sessions)]
+            item = from_visitor(ids, f"m{n}")
+            return await asyncio.gather(writers[n % 3].append(item), writers[(n + 1) % 3].append(item))
+
+        pairs = await asyncio.wait_for(
+            asyncio.gather(*(send(n) for n in range(per_session * len(sessions)))), timeout=120
+        )
+    finally:
+        for made in writers:
+            await made.close()
+    for first, retry in pairs:
+        assert isinstance(first, Appended) and isinstance(retry, Appended)
+        assert first.message == retry.message and [first.duplicate, retry.duplicate].count(True) == 1
+    for ids in sessions:
+        seqs = [seq for seq, _ in await stored(db, ids["session"])]
+        assert seqs == list(range(1, per_session + 1))
+        assert (await conversation_row(db, ids["session"])).last_seq == per_session

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 
-from tests.helpers import App, Node
+from tests.helpers import App, Node, running_node
 
 
 async def chat(node: Node, app: App, user_id: str, *texts: str, context: str | None = None) -> str:
@@ -127,3 +128,23 @@ async def test_api_keys_are_created_listed_and_revoked_by_admins(node: Node) -> 
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
     again = await node.http.delete(f"/api/v1/api-keys/{created['id']}", headers=admin)
     assert again.json()["revoked_at"] == revoked.json()["revoked_at"]  # revoking twice changes nothing
+
+
+async def test_a_sent_message_is_searchable_within_seconds_and_metrics_show_the_search_lag(db_url: str) -> None:
+    """No test shortcut: the node's own indexer, batched at its minimum interval, makes the message findable."""
+    async with running_node(db_url, metrics_token="scrape-token") as node:
+        await searchable_within_seconds(node)
+
+
+async def searchable_within_seconds(node: Node) -> None:
+    app = await node.create_app()
+    sid = await chat(node, app, "U-late", "物流单号查询")
+    deadline = asyncio.get_running_loop().time() + 5
+    while not (items := (await search(node, app.api_key, q="物流"))["items"]):
+        assert asyncio.get_running_loop().time() < deadline, "not searchable within 5 s"
+        await asyncio.sleep(0.05)
+    assert [i["session_id"] for i in items] == [sid]
+    text = (await node.http.get("/metrics", headers={"Authorization": "Bearer scrape-token"})).text
+    lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    assert 0 <= float(lines["kefu_search_index_lag_seconds"]) < 5
+    assert int(lines["kefu_search_documents_total"]) >= 1

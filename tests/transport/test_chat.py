@@ -45,12 +45,18 @@ async def test_chinese_and_english_reach_every_device_of_both_sides(node: Node) 
     assert [a["seq"] for a in acks] == [1, 2, 3, 4]
 
     want = list(enumerate(WORDS, start=1))
-    for client in (visitor, visitor2, agent, agent2):
+    for client in (visitor2, agent2):  # devices that sent nothing get every message
         for seq, _ in want:
             await client.expect("message", session_id=sid, seq=seq)
         assert contents(client, sid) == want, client.label
     senders = [f["sender"] for f in agent2.seen if f.get("type") == "message"]
     assert senders == ["user", "agent", "user", "agent"]
+    # The sending connections get the other side's messages, and only the ack of their own (protocol §3).
+    for client, theirs in ((visitor, (2, 4)), (agent, (1, 3))):
+        for seq in theirs:
+            await client.expect("message", session_id=sid, seq=seq)
+        await client.ping()  # everything sent before the pong has arrived
+        assert contents(client, sid) == [(seq, WORDS[seq - 1]) for seq in theirs], client.label
 
 
 async def test_concurrent_senders_get_gapless_seqs_and_idempotent_resends(node: Node) -> None:
@@ -69,10 +75,15 @@ async def test_concurrent_senders_get_gapless_seqs_and_idempotent_resends(node: 
     total = len(senders) * per_sender
     assert sorted(a["seq"] for a in acks) == list(range(1, total + 1))
 
-    # Every device received every message exactly once, in seq order, with no gap.
-    for client in (visitor, agent, senders[0], senders[-1]):
-        await client.expect("message", session_id=sid, seq=total, timeout=60)
-        assert [s for s, _ in contents(client, sid)] == list(range(1, total + 1)), client.label
+    # Every device received every message exactly once, in seq order, with no gap; a sending connection got the
+    # ack of its own messages instead of the message (protocol §3), so its messages and acks together are all.
+    everything = list(range(1, total + 1))
+    for client, own in ((visitor, 0), (agent, 0), (senders[0], 1), (senders[-1], 1)):
+        acked = {a["seq"] for a in client.seen if a.get("type") == "ack"}
+        assert len(acked) == own * per_sender, client.label
+        await client.expect("message", session_id=sid, seq=max(set(everything) - acked), timeout=60)
+        await client.ping()
+        assert [s for s, _ in contents(client, sid)] == [s for s in everything if s not in acked], client.label
 
     # A resend of a client_msg_id by its sender, from another of the sender's devices, returns the original ack
     # under its own ref and stores nothing. senders[12] is the agent (0-9 are the visitor's devices, 10-19 the

@@ -102,10 +102,13 @@ async def test_an_image_is_stored_with_a_thumbnail_and_served_to_who_may_see_it(
         content="看图",
         attachment_id=att["attachment_id"],
     )
-    await visitor.expect("ack", ref="img")
-    for side in (visitor, agent):
-        frame = await side.expect("message", session_id=sid, client_msg_id="img-1")
-        assert frame["attachment"] == att, frame
+    await visitor.expect("ack", ref="img")  # the sending socket gets the ack, no copy (protocol §3)
+    frame = await agent.expect("message", session_id=sid, client_msg_id="img-1")
+    assert frame["attachment"] == att, frame
+    again = await node.connect("visitor", visitor_token, "visitor again")  # a sync replays one's own, attachment too
+    await again.send("sync", ref="s", session_id=sid, after_seq=0)
+    frame = await again.expect("message", session_id=sid, client_msg_id="img-1")
+    assert frame["attachment"] == att, frame
     r = await node.http.get(att["url"], headers=bearer(agent_token))
     assert r.status_code == 200 and r.content == data
     for token in (outsider_token, stranger_token):

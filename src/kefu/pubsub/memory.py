@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
-from kefu.pubsub.base import Handler
+from kefu.pubsub.base import Event, Handler
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +27,10 @@ class MemoryPubSub:
         self.handlers: dict[str, set[Handler]] = defaultdict(set)
 
     async def publish(self, topic: str, event: bytes) -> None:
+        received = Event(event)  # one per publish, shared by every subscriber: decoded once
         for handler in list(self.handlers.get(topic, ())):
             try:
-                handler(event)
+                handler(received)
             except Exception:  # one broken subscriber must not stop the others
                 log.exception("pubsub handler failed on %s", topic)
 

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from kefu import errors
 from kefu.outages import OutageLog
-from kefu.pubsub.base import Handler
+from kefu.pubsub.base import Event, Handler
 
 log = logging.getLogger(__name__)
 PREFIX = "kefu:"
@@ -56,9 +56,10 @@ class RedisPubSub:
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     def _deliver(self, topic: str, event: bytes) -> None:
+        received = Event(event)  # one per event and node, shared by every local subscriber: decoded once
         for handler in list(self.handlers.get(topic, ())):
             try:
-                handler(event)
+                handler(received)
             except Exception:
                 log.exception("pubsub handler failed on %s", topic)
 

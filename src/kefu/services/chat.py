@@ -177,8 +177,13 @@ class ChatService:
         msg_type: str,
         content: str,
         attachment_id: str | None = None,
+        on_stored: Callable[[SendResult], None] | None = None,
     ) -> SendResult:
-        """Store a message (idempotent on client_msg_id) and fan it out; durable before this returns."""
+        """Store a message (idempotent on client_msg_id) and fan it out; durable before this returns.
+
+        `on_stored` runs once the message is durable and before the fan-out: the sending connection acks there,
+        so its `ack` leaves before any copy of the message (protocol §3: the sender may get only its ack).
+        """
         check_content(msg_type, content, attachment_id, self.settings.max_message_chars)
         sender = Sender.USER if actor.kind == "visitor" else Sender.AGENT
         outcome = await self.writer.append(
@@ -197,6 +202,9 @@ class ChatService:
             )
         )
         appended = self.check_written(actor, session_id, attachment_id, outcome)
+        result = SendResult(appended.message, appended.duplicate)
+        if on_stored is not None:
+            on_stored(result)
         if not appended.duplicate:
             conv = appended.conversation
             attachment = attachment_record(appended.attachment) if appended.attachment else None
@@ -204,7 +212,7 @@ class ChatService:
             await self.publisher.to_participants(conv.visitor_id, [conv.agent_id], frame)
             if conv.status == Status.BOT and sender is Sender.USER:
                 self.bot_flow.on_visitor_message(conv, appended.message)
-        return SendResult(appended.message, appended.duplicate)
+        return result
 
     def check_written(self, actor: Actor, session_id: str, attachment_id: str | None, outcome: Outcome) -> Appended:
         """The message the writer stored for `actor`, or the error that tells them why it refused it."""

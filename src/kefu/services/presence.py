@@ -26,7 +26,7 @@ from kefu import errors
 from kefu.domain.clock import Clock, Timer
 from kefu.domain.models import Actor
 from kefu.domain.routing import head_of_queue
-from kefu.pubsub import Subscription
+from kefu.pubsub import Event, Subscription
 from kefu.services.events import Publisher, agent_topic
 from kefu.services.routing import RoutingService
 from kefu.storage import Database
@@ -84,9 +84,9 @@ class PresenceService:
         note: dict[str, Any] = {"node": self.node_id, "devices": counts, "apps": apps, "hello": hello}
         self._spawn(self.publisher.pubsub.publish(PRESENCE_TOPIC, orjson.dumps(note)))
 
-    def _on_presence(self, payload: bytes) -> None:
+    def _on_presence(self, event: Event) -> None:
         """Another node's device counts: a device there cancels the grace period here."""
-        note = orjson.loads(payload)
+        note = event.frame
         node = str(note["node"])
         if node == self.node_id:
             return

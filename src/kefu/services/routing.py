@@ -17,8 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from kefu.domain.clock import Clock
 from kefu.domain.models import Conversation
 from kefu.domain.records import conversation_frame, conversation_record, message_frame, visitor_panel
@@ -30,7 +28,7 @@ from kefu.domain.routing import (
     handle_time,
     pick_agent,
 )
-from kefu.pubsub import Subscription
+from kefu.pubsub import Event, Subscription
 from kefu.services.events import Publisher, agent_topic, agents_topic, app_topic, visitor_topic
 from kefu.storage import Database, Tx
 from kefu.storage import agents as agent_store
@@ -203,8 +201,8 @@ class RoutingService:
         if app_id not in self._followed:
             self._followed[app_id] = await self.publisher.pubsub.subscribe(routing_topic(app_id), self._on_pushed)
 
-    def _on_pushed(self, payload: bytes) -> None:
-        note = orjson.loads(payload)
+    def _on_pushed(self, event: Event) -> None:
+        note = event.frame
         if note.get("node") == self.node_id:
             return
         app_id = str(note["app_id"])

@@ -38,7 +38,7 @@ class Telemetry:
         self.latency_counts[bisect.bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
         self.latency_sum += seconds
 
-    async def render(self, messages_written: int) -> str:
+    async def render(self, messages_written: int, search_lag_s: float = 0.0, search_documents: int = 0) -> str:
         async with self.db.read() as tx:
             queues = await stats_store.queue_lengths(tx)
             agents = await stats_store.agents_by_status(tx)
@@ -70,5 +70,11 @@ class Telemetry:
             "# HELP kefu_webhook_backlog Webhook deliveries not yet delivered or given up.",
             "# TYPE kefu_webhook_backlog gauge",
             f"kefu_webhook_backlog {backlog}",
+            "# HELP kefu_search_index_lag_seconds Seconds the oldest message this node wrote has waited for search.",
+            "# TYPE kefu_search_index_lag_seconds gauge",
+            f"kefu_search_index_lag_seconds {search_lag_s:.3f}",
+            "# HELP kefu_search_documents_total Documents (messages, contexts) this node's search indexer stored.",
+            "# TYPE kefu_search_documents_total counter",
+            f"kefu_search_documents_total {search_documents}",
         ]
         return "\n".join(lines) + "\n"

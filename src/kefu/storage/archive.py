@@ -54,7 +54,7 @@ def _where(flt: ArchiveFilter, dialect: str) -> list[Any]:
             )
         )
     if flt.q:
-        # The full-text index (storage/search.py): it trails commits by the indexer's lag (well under 1 s).
+        # The full-text index (storage/search.py): it trails commits by the indexer's lag (about 1-2 s).
         clauses.append(search_index.match_clause(dialect, search_index.parse_query(flt.q), conversations))
     return clauses
 

@@ -23,7 +23,8 @@ from kefu.domain.delivery import Decision, Deliver, DeliveryOrder, FillGap
 from kefu.domain.models import Actor
 from kefu.domain.records import ack_frame, conversation_record
 from kefu.domain.signals import SignalThrottle
-from kefu.pubsub import Subscription
+from kefu.pubsub import Event, Subscription
+from kefu.services.chat import SendResult
 from kefu.services.container import Services
 from kefu.services.events import agent_topic, agents_topic, app_topic, visitor_topic
 from kefu.transport.ws import frames as f
@@ -52,11 +53,12 @@ def error_frame(error: errors.KefuError, ref: str | None = None) -> dict[str, An
 class Connection:
     def __init__(self, ws: WebSocket, actor: Actor, services: Services) -> None:
         self.ws, self.actor, self.services = ws, actor, services
-        self.out: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.order = DeliveryOrder()
+        # Frames as text, ready for the socket: a pubsub event's text is one object shared by every local connection.
+        self.out: asyncio.Queue[str | None] = asyncio.Queue()
+        self.order: DeliveryOrder[str] = DeliveryOrder()
         self.groups: dict[str, str | None] = {}  # each conversation's group: a visitor's service status follows it
         self.started = False
-        self.early: list[bytes] = []
+        self.early: list[Event] = []
         self.app_status: dict[str, Any] | None = None
         self.shown_status: str | None = None
         self.closing: tuple[int, str] | None = None  # the close code and reason, once the socket is to be closed
@@ -67,9 +69,9 @@ class Connection:
     # --- out --------------------------------------------------------------------------------------
 
     def emit(self, frame: dict[str, Any]) -> None:
-        self.emit_raw(orjson.dumps(frame))
+        self.emit_text(orjson.dumps(frame).decode())
 
-    def emit_raw(self, payload: bytes) -> None:
+    def emit_text(self, payload: str) -> None:
         if self.closing is not None:
             return
         if self.out.qsize() >= self.services.settings.outbox_max_frames:
@@ -86,29 +88,31 @@ class Connection:
 
     async def write_loop(self) -> None:
         while (item := await self.out.get()) is not None:
-            await self.ws.send_text(item.decode())
+            await self.ws.send_text(item)
         if self.closing is not None:
             with contextlib.suppress(Exception):
                 await self.ws.close(*self.closing)
 
     # --- events from pubsub -------------------------------------------------------------------------
 
-    def on_event(self, payload: bytes) -> None:
+    def on_event(self, event: Event) -> None:
+        """A pubsub event: read from `event.frame` (decoded once for the node), written as `event.text` (encoded
+        once for the node); only what differs per connection is made here."""
         if not self.started:
-            self.early.append(payload)
+            self.early.append(event)
             return
-        frame = orjson.loads(payload)
+        frame = event.frame
         kind = frame.get("type")
         if kind == "message":
-            self.carry_out(self.order.live(frame["session_id"], frame["seq"], payload))
+            self.carry_out(self.order.live(frame["session_id"], frame["seq"], event.text))
         elif kind == "conversation":
             self.order.follow(frame["session_id"], frame.get("last_seq"))
             self.groups[frame["session_id"]] = frame.get("group")
-            self.emit(frame)
+            self.emit_text(event.text)
             self.emit_service_status()
         elif kind == "assigned":
             self.order.follow(frame["session_id"], frame.get("last_seq"))
-            self.emit(frame)
+            self.emit_text(event.text)
         elif kind == "service_status":
             self.app_status = frame
             self.emit_service_status()
@@ -120,20 +124,20 @@ class Connection:
         elif kind == "rights_changed":
             self.close_for_new_rights()
         elif kind in ("typing", "read"):
-            if frame.pop("_origin", None) != self.connection_id:
-                self.emit(frame)
+            if frame.get("_origin") != self.connection_id:
+                self.emit_text(event.text)  # without `_origin`
         else:
-            self.emit(frame)
+            self.emit_text(event.text)
 
     def close_for_new_rights(self) -> None:
         self.emit(error_frame(errors.RightsChanged("Your role or groups changed; reconnect to continue.")))
         self.close_after_queued(CLOSE_RIGHTS_CHANGED, errors.RightsChanged.code)
 
-    def carry_out(self, decisions: list[Decision]) -> None:
+    def carry_out(self, decisions: list[Decision[str]]) -> None:
         """Send the frames the delivery order decided on; start the database reads it asked for."""
         for decision in decisions:
             if isinstance(decision, Deliver):
-                self.emit_raw(decision.frame)
+                self.emit_text(decision.frame)
             else:
                 self.spawn(self.fill_gap(decision))
 
@@ -141,7 +145,8 @@ class Connection:
         try:
             chat = self.services.chat
             missing = await chat.missing(self.actor, gap.session_id, gap.after_seq, gap.before_seq)
-            found = [(m.seq, orjson.dumps(frame)) for m, frame in zip(missing, await chat.frames(missing), strict=True)]
+            frames = await chat.frames(missing)
+            found = [(m.seq, orjson.dumps(frame).decode()) for m, frame in zip(missing, frames, strict=True)]
         except BaseException:
             self.order.fill_failed(gap.session_id)
             raise
@@ -222,8 +227,8 @@ class Connection:
             self.emit(await self.ready_frame())
             self.started = True
             self.services.telemetry.socket_opened(self.actor.kind)
-            for payload in self.early:
-                self.on_event(payload)
+            for event in self.early:
+                self.on_event(event)
             self.early.clear()
             await self.read_loop()
         except WebSocketDisconnect:
@@ -296,12 +301,25 @@ class Connection:
             case f.Send():
                 started = time.perf_counter()
                 await self.services.limits.message(actor.app_id, actor.actor_id)
-                result = await chat.send(
-                    actor, frame.session_id, frame.client_msg_id, frame.msg_type, frame.content, frame.attachment_id
+
+                def acked(result: SendResult) -> None:
+                    # Durable, not yet fanned out. This connection gets the ack and no copy of its own message: the
+                    # ack carries seq, message_id and timestamp, and the client shows the message from it (§3).
+                    self.emit(ack_frame(result.message, frame.ref))
+                    if not result.duplicate:
+                        self.carry_out(self.order.own(result.message.session_id, result.message.seq))
+                    self.signals.message_sent(frame.session_id)
+                    self.services.telemetry.observe_send(time.perf_counter() - started)
+
+                await chat.send(
+                    actor,
+                    frame.session_id,
+                    frame.client_msg_id,
+                    frame.msg_type,
+                    frame.content,
+                    frame.attachment_id,
+                    on_stored=acked,
                 )
-                self.emit(ack_frame(result.message, frame.ref))
-                self.signals.message_sent(frame.session_id)
-                self.services.telemetry.observe_send(time.perf_counter() - started)
             case f.Sync():
                 await self.sync(frame)
             case f.OpenChat():
@@ -333,11 +351,11 @@ class Connection:
         try:
             messages, last_seq = await chat.sync(self.actor, session_id, frame.after_seq)
             replay = [
-                (m.seq, orjson.dumps(replayed))
+                (m.seq, orjson.dumps(replayed).decode())
                 for m, replayed in zip(messages, await chat.frames(messages), strict=True)
             ]
         except BaseException:
             self.carry_out(self.order.sync_failed(session_id))
             raise
         synced = {"type": "synced", "ref": frame.ref, "session_id": session_id, "last_seq": last_seq}
-        self.carry_out(self.order.sync_finished(session_id, replay, last_seq, orjson.dumps(synced)))
+        self.carry_out(self.order.sync_finished(session_id, replay, last_seq, orjson.dumps(synced).decode()))

@@ -135,13 +135,21 @@ function onMessage(f) {
   renderList();
 }
 
+// The sending socket gets only the ack of its own message (protocol §3): the message is made from the ack and
+// what was sent. Another device of this agent gets the message frame instead.
 function onAck(f) {
-  if (f.client_msg_id && S.outbox.has(f.client_msg_id)) {
-    S.outbox.delete(f.client_msg_id);
-    const c = S.convs.get(f.session_id);
-    // The message frame normally comes first; if the ack wins, the pending bubble waits for it.
-    if (c && c.msgs.has(f.seq)) { const p = $(`.msg.pending[data-cmid="${CSS.escape(f.client_msg_id)}"]`); if (p) p.remove(); }
+  const m = f.client_msg_id && S.outbox.get(f.client_msg_id);
+  if (!m) return;
+  if (f.seq) {
+    onMessage({
+      type: 'message', session_id: f.session_id, seq: f.seq, message_id: f.message_id, client_msg_id: f.client_msg_id,
+      sender: 'agent', sender_id: S.me.agent_id, msg_type: m.msg_type, content: m.content || '', timestamp: f.timestamp,
+      ...(m.attachment ? { attachment: m.attachment } : {}),
+    });
   }
+  S.outbox.delete(f.client_msg_id);
+  const p = $(`.msg.pending[data-cmid="${CSS.escape(f.client_msg_id)}"]`); // a sync may have brought it first
+  if (p) p.remove();
 }
 
 function onConversation(f) {

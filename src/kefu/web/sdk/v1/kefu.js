@@ -333,7 +333,7 @@ function onFrame(f) {
   switch (f.type) {
     case 'ready': return onReady(f);
     case 'message': return onMessage(f);
-    case 'ack': return settle(f.client_msg_id, f);
+    case 'ack': return onAck(f);
     case 'synced': return onSynced(f);
     case 'conversation': return onConversation(f);
     case 'queue': return onQueue(f);
@@ -592,7 +592,7 @@ async function upload(item) {
     form.append('file', item.file, item.file.name);
     const r = await fetch(`${base}/api/v1/uploads`, { method: 'POST', headers: { Authorization: `Bearer ${token}` }, body: form });
     const body = await r.json().catch(() => ({}));
-    if (r.ok) item.attachment_id = body.attachment_id;
+    if (r.ok) [item.attachment_id, item.attachment] = [body.attachment_id, body];
     else if (r.status >= 400 && r.status < 500 && ![401, 408, 429].includes(r.status)) {
       item.uploading = false;
       return fail(item, body.error || { code: 'upload_failed', message: `HTTP ${r.status}` });
@@ -600,6 +600,13 @@ async function upload(item) {
   } catch { /* offline: retried below */ }
   item.uploading = false;
   setTimeout(flush, item.attachment_id ? 0 : 3000);
+}
+
+// Our socket gets only the ack of our message (protocol §3): the message is made from it.
+function onAck({ ref, ...f }) {
+  const i = outbox.find((x) => x.cmid === f.client_msg_id);
+  if (i && f.seq) onMessage({ ...f, type: 'message', sender: 'user', sender_id: visitorId, msg_type: i.msg_type, content: i.content || '', ...(i.attachment && { attachment: i.attachment }) });
+  settle(f.client_msg_id, f);
 }
 
 function settle(cmid, f) {
