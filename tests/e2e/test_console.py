@@ -431,12 +431,14 @@ async def test_dashboard_shows_the_stats_of_a_real_week_roi_and_csv(context: Bro
         )  # the agents' names have loaded
         assert await tables.first.locator("tbody tr").evaluate_all(cells) == table_rows(stats["by_group"])
         assert await tables.last.locator("tbody tr").evaluate_all(cells) == table_rows(stats["by_agent"], names)
-        # ROI = (bot-resolved × cost per chat + new revenue) / monthly cost
+        # ROI compares months: (bot-resolved × cost per chat, scaled from the range's days to 30, + monthly new
+        # revenue) / monthly cost
+        days = len(WEEK) + 1
         await page.fill(".roi input[name=perChat]", "15")
         await page.fill(".roi input[name=monthly]", "8000")
         await page.fill(".roi input[name=revenue]", "3000")
         await expect(page.locator(".roi-value")).to_have_text(
-            f"{(stats['bot_resolved'] * 15 + 3000) / 8000 * 100:.1f}%"
+            f"{(stats['bot_resolved'] * 15 * 30 / days + 3000) / 8000 * 100:.1f}%"
         )
 
         async with page.expect_download() as download_info:

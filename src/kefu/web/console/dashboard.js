@@ -142,17 +142,19 @@ function roiPanel(d) {
     input.addEventListener('input', () => { S.dashboard.roi[key] = Math.max(0, +input.value || 0); compute(); });
     return h('label', {}, label, input);
   };
+  // Like with like: the range's savings scaled to a 30-day month, against the monthly cost and monthly revenue.
+  const days = Math.max(1, Math.round((Date.parse(S.dashboard.to) - Date.parse(S.dashboard.from)) / DAY));
   const compute = () => {
-    const saved = (d.bot_resolved || 0) * S.dashboard.roi.perChat;
+    const saved = (d.bot_resolved || 0) * S.dashboard.roi.perChat * 30 / days;
     const cost = S.dashboard.roi.monthly;
     const roi = cost > 0 ? ((saved + S.dashboard.roi.revenue) / cost) * 100 : null;
     out.replaceChildren(
-      h('div', {}, h('small', {}, '节省成本'), h('strong', {}, `¥${num(Math.round(saved))}`), h('span', {}, `${num(d.bot_resolved)} 个机器人解决 × ¥${S.dashboard.roi.perChat}`)),
-      h('div', {}, h('small', {}, 'ROI'), h('strong', { class: 'roi-value' }, roi === null ? '—' : `${roi.toFixed(1)}%`), h('span', {}, '(节省成本 + 新增收入) / 成本')));
+      h('div', {}, h('small', {}, '每月节省成本'), h('strong', {}, `¥${num(Math.round(saved))}`), h('span', {}, `${num(d.bot_resolved)} 个机器人解决 × ¥${S.dashboard.roi.perChat}，${days} 天折算为 30 天`)),
+      h('div', {}, h('small', {}, 'ROI (每月)'), h('strong', { class: 'roi-value' }, roi === null ? '—' : `${roi.toFixed(1)}%`), h('span', {}, '(每月节省成本 + 每月新增收入) / 每月成本')));
   };
   compute();
   return h('section', { class: 'card roi' }, h('h4', {}, 'ROI 计算器'),
-    h('div', { class: 'roi-in' }, field('perChat', '人工单次接待成本 (¥)'), field('monthly', '客服月成本 (¥)'), field('revenue', '新增收入 (¥)')), out);
+    h('div', { class: 'roi-in' }, field('perChat', '人工单次接待成本 (¥)'), field('monthly', '客服月成本 (¥)'), field('revenue', '每月新增收入 (¥)')), out);
 }
 
 function downloadCsv() {
